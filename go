@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Entry point on a fresh machine: installs uv and nox when missing, then runs nox.
+#   ./go test [pytest args]    the test suite (what CI runs)
+#   ./go repro [repro args]    the main job: verdicts in the default matrix cells
+set -euo pipefail
+cd "$(dirname "$0")"
+export UV_PYTHON_DOWNLOADS=never
+if ! command -v uv >/dev/null 2>&1 || ! command -v nox >/dev/null 2>&1; then
+  python3 -m pip install -q --disable-pip-version-check "uv>=0.4" "nox>=2024.4"
+fi
+case "${1:-}" in
+  test)  shift; exec nox -s tests -- "$@" ;;
+  repro) shift; exec nox -s repro -- "$@" ;;
+  *) echo "usage: ./go test [pytest args] | ./go repro [repro args]" >&2; exit 2 ;;
+esac

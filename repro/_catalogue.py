@@ -1,0 +1,48 @@
+"""Names and one-line descriptions of the scenarios and modes (no JAX needed).
+
+The implementations live in `repro._jax._scenarios` under the same names; host-side
+code (CLI validation, bisect, reports) uses this table so it never imports JAX.
+"""
+
+SCENARIOS = {
+    "no_params": "Adam habit: state from the filtered model, update(grads, state) with no params",
+    "init_unfiltered": "optim.init(model) on the raw module",
+    "params_unfiltered": "state from the filtered model, update(..., params=model) raw",
+    "value_fn_full_model": "params filtered, but value_fn is the loss of the full model",
+    "seed_fix": "shared workaround verbatim (eqx.filter(., eqx.is_array)) with optax.lbfgs() defaults",
+    "seed_fix_no_linesearch": "shared workaround with optax.lbfgs(linesearch=None)",
+    "seed_fix_value_fn": "shared workaround also passing value, grad and value_fn of the filtered params",
+    "partition_fix": "eqx.partition(model, eqx.is_inexact_array) + value_fn recombining the static part",
+}
+
+# Self-test scenarios prove the isolation works; they are never in the default run.
+SELF_TESTS = {
+    "_crash": "self-test: the scenario process segfaults",
+    "_hang": "self-test: the scenario process sleeps past its timeout",
+}
+
+MODES = ("eager", "jit")
+
+
+class UsageError(ValueError):
+    """Bad input from a user: reported as one line, exit code 2."""
+
+
+def check_scenarios(names, *, allow_self_tests=True):
+    """Return `names` (all scenarios when empty), or raise UsageError naming the unknown one."""
+    if not names:
+        return list(SCENARIOS)
+    known = {**SCENARIOS, **(SELF_TESTS if allow_self_tests else {})}
+    for name in names:
+        if name not in known:
+            raise UsageError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+    return list(dict.fromkeys(names))
+
+
+def check_modes(modes):
+    if not modes:
+        return list(MODES)
+    for mode in modes:
+        if mode not in MODES:
+            raise UsageError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+    return list(dict.fromkeys(modes))

@@ -1,0 +1,74 @@
+"""`repro.check`: the scenario verdicts for a user's own module and loss, in this process."""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._catalogue import UsageError, check_modes, check_scenarios
+from .._outcome import AS_EXPECTED, Verdict
+from .._results import judge, render_table, summarise
+from .._versions import installed_versions
+from ._run import Budget, run_scenario
+
+
+@dataclasses.dataclass
+class CheckReport:
+    """Verdicts for one model: `report.ok`, `report.verdicts[(scenario, mode)]`, `print(report)`."""
+
+    versions: dict
+    results: list
+
+    @property
+    def ok(self):
+        return all(Verdict(r["verdict"]) in AS_EXPECTED for r in self.results)
+
+    @property
+    def verdicts(self):
+        return {(r["scenario"], r["mode"]): Verdict(r["verdict"]) for r in self.results}
+
+    def to_dict(self):
+        return summarise(self.results, self.versions)
+
+    def __str__(self):
+        return render_table(self.to_dict())
+
+
+def validate(model, loss_fn):
+    """Raise UsageError with one clear sentence unless (model, loss_fn) can be checked."""
+    if not isinstance(model, eqx.Module):
+        raise UsageError(f"model must be an equinox.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise UsageError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    if not jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)):
+        raise UsageError("model has no floating-point arrays: there is nothing for L-BFGS to optimise")
+    try:
+        value = loss_fn(model)
+    except Exception as error:
+        raise UsageError(f"loss_fn(model) raised {type(error).__name__}: {error}") from error
+    shape = getattr(value, "shape", None)
+    if shape is None or tuple(shape) != () or not jnp.issubdtype(jnp.result_type(value), jnp.floating):
+        raise UsageError(f"loss_fn(model) must return a float scalar, got {type(value).__name__} "
+                         f"with shape {shape}")
+
+
+def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps=50,
+          loss_tol=1e-6, grad_tol=1e-3):
+    """Run the scenario catalogue on `model` with scalar `loss_fn(model)` and judge each outcome.
+
+    Tells whether this model breaks `optax.lbfgs()` unfiltered, as measured for the installed
+    versions, and whether the workarounds converge: gradient norm <= grad_tol within
+    `max_steps` iterations (and loss - optimum <= loss_tol when `optimum` is given).
+    Runs in this process (a user's module and closure cannot be shipped to a child), so a
+    hard crash here ends the caller; the CLI isolates its own scenarios instead.
+    """
+    validate(model, loss_fn)
+    names = check_scenarios(list(scenarios or []), allow_self_tests=False)
+    budget = Budget(max_steps=max_steps, loss_tol=loss_tol, grad_tol=grad_tol)
+    rows = [
+        judge(run_scenario(name, mode, model, loss_fn, optimum=optimum, budget=budget))
+        for name in names
+        for mode in check_modes(list(modes or []))
+    ]
+    return CheckReport(versions=installed_versions(), results=rows)

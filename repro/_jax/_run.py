@@ -1,0 +1,83 @@
+"""Run one scenario on one model in this process and return an Outcome."""
+
+import contextlib
+import dataclasses
+import time
+import traceback as tb
+
+import equinox as eqx
+import jax
+
+from .._outcome import Outcome
+from .._signatures import message_family, raising_library, refine_phase
+from .._versions import installed_versions
+from . import _scenarios
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """The convergence definition: within `max_steps` iterations, gradient norm <= grad_tol
+    and (when the optimum is known) loss - optimum <= loss_tol; losses finite, not growing."""
+
+    max_steps: int = 50
+    loss_tol: float = 1e-6
+    grad_tol: float = 1e-3
+
+
+def contents(model):
+    """What kinds of leaves the module holds: the expectations depend on it."""
+    leaves = jax.tree_util.tree_leaves(model)
+    arrays = [leaf for leaf in leaves if eqx.is_array(leaf)]
+    return {
+        "non_array_leaves": len(arrays) < len(leaves),
+        "non_inexact_arrays": any(not eqx.is_inexact_array(a) for a in arrays),
+    }
+
+
+@contextlib.contextmanager
+def _unfiltered_tracebacks():
+    """Keep JAX's internal frames so the raising library can be read off the traceback."""
+    previous = jax.config.jax_traceback_filtering
+    jax.config.update("jax_traceback_filtering", "off")
+    try:
+        yield
+    finally:
+        jax.config.update("jax_traceback_filtering", previous)
+
+
+def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget()):
+    """Run scenario `name` ("eager" or "jit" mode) and record what happened."""
+    scenario = getattr(_scenarios, name)
+    outcome = Outcome(scenario=name, mode=mode, status="error",
+                      versions=installed_versions(), contents=contents(model))
+    start = time.perf_counter()
+    _scenarios._PHASE[0] = "setup"
+    try:
+        with _unfiltered_tracebacks():
+            result = _scenarios.solve(
+                scenario, model, loss, jit=(mode == "jit"), optimum=optimum,
+                max_steps=budget.max_steps, loss_tol=budget.loss_tol, grad_tol=budget.grad_tol,
+            )
+    except Exception as error:  # the failure is the measurement
+        frames = [frame.filename for frame in tb.extract_tb(error.__traceback__)]
+        message = str(error)
+        outcome.exc_type = type(error).__name__
+        outcome.message = message.strip().splitlines()[0][:500] if message.strip() else ""
+        outcome.family = message_family(message)
+        outcome.phase = refine_phase(_scenarios.current_phase(), frames)
+        outcome.library = raising_library(frames)
+        outcome.traceback = "".join(tb.format_exception(type(error), error, error.__traceback__))
+    else:
+        outcome.status = "converged" if result["converged"] else "not_converged"
+        outcome.iterations = result["iterations"]
+        outcome.initial_loss = result["initial_loss"]
+        outcome.final_loss = result["final_loss"]
+        outcome.grad_norm = result["grad_norm"]
+        if not result["converged"]:
+            outcome.family = "not_converged"
+            outcome.message = (
+                f"did not converge: loss {result['initial_loss']:.3g} -> {result['final_loss']:.3g}, "
+                f"grad norm {result['grad_norm']:.3g} after {result['iterations']} iterations"
+            )
+    outcome.seconds = round(time.perf_counter() - start, 3)
+    return outcome

@@ -1,0 +1,129 @@
+"""Observed outcomes, expected outcomes and the verdict between them. No JAX.
+
+An Outcome is what one scenario did in one process; it round-trips through JSON so the
+parent process, the matrix aggregation and bisect all read the same record.
+"""
+
+import dataclasses
+import enum
+from typing import Optional
+
+
+class Verdict(str, enum.Enum):
+    REPRODUCED = "REPRODUCED"  # failed, with the expected signature
+    WORKAROUND_OK = "WORKAROUND-OK"  # converged, as expected
+    FIXED_UPSTREAM = "FIXED-UPSTREAM"  # an expected failure did not happen: it converged
+    REGRESSION = "REGRESSION"  # an expected convergence failed
+    CHANGED = "CHANGED"  # failed, but not the way expected
+    CRASH = "CRASH"  # the process died (signal, or exited without a result)
+    TIMEOUT = "TIMEOUT"  # the process outlived its timeout
+    UNKNOWN = "UNKNOWN"  # nothing measured for these versions/contents: no expectation
+
+    def __str__(self):
+        return self.value
+
+
+# Verdicts that mean "the installed versions behave as the table says".
+AS_EXPECTED = frozenset({Verdict.REPRODUCED, Verdict.WORKAROUND_OK})
+
+
+@dataclasses.dataclass
+class Outcome:
+    scenario: str
+    mode: str
+    status: str  # converged | not_converged | error | crash | timeout
+    exc_type: Optional[str] = None
+    message: Optional[str] = None
+    family: Optional[str] = None
+    phase: Optional[str] = None
+    library: Optional[str] = None
+    traceback: Optional[str] = None
+    iterations: Optional[int] = None
+    initial_loss: Optional[float] = None
+    final_loss: Optional[float] = None
+    grad_norm: Optional[float] = None
+    seconds: Optional[float] = None
+    versions: dict = dataclasses.field(default_factory=dict)
+    contents: dict = dataclasses.field(default_factory=dict)
+    output: Optional[str] = None  # what a crashed/timed-out process printed
+    returncode: Optional[int] = None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def signature(self):
+        """What identifies this outcome across runs: no addresses, losses or timings."""
+        if self.status in ("converged", "crash", "timeout"):
+            return self.status
+        if self.status == "not_converged":
+            return "not_converged"
+        return f"{self.exc_type}:{self.family}@{self.phase}[{self.library}]"
+
+    def observed(self):
+        """Short human form for tables."""
+        if self.status == "converged":
+            return f"converged in {self.iterations} it (loss {self.final_loss:.1e})"
+        if self.status == "not_converged":
+            return f"not converged after {self.iterations} it (loss {self.final_loss:.3g})"
+        if self.status in ("crash", "timeout"):
+            return self.status + (f" (rc {self.returncode})" if self.returncode is not None else "")
+        return f"{self.exc_type} {self.family} in {self.phase} [{self.library}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """An expected outcome: convergence, or a failure signature.
+
+    A field left None is not compared (used only where the measurement showed it varies).
+    """
+
+    converges: bool
+    exc_type: Optional[str] = None
+    family: Optional[str] = None
+    phase: Optional[str] = None
+    library: Optional[str] = None
+
+    def describe(self):
+        if self.converges:
+            return "converges"
+        return f"{self.exc_type} {self.family} in {self.phase} [{self.library}]"
+
+    def matches_failure(self, outcome):
+        return all(
+            want is None or want == got
+            for want, got in (
+                (self.exc_type, outcome.exc_type),
+                (self.family, outcome.family),
+                (self.phase, outcome.phase),
+                (self.library, outcome.library),
+            )
+        )
+
+
+CONVERGES = Expected(converges=True)
+
+
+def fails(exc_type, family, phase, library):
+    return Expected(False, exc_type, family, phase, library)
+
+
+def classify(expected, outcome):
+    """The verdict for `outcome` given `expected` (None when nothing was measured)."""
+    if outcome.status == "crash":
+        return Verdict.CRASH
+    if outcome.status == "timeout":
+        return Verdict.TIMEOUT
+    if expected is None:
+        return Verdict.UNKNOWN
+    if expected.converges:
+        return Verdict.WORKAROUND_OK if outcome.status == "converged" else Verdict.REGRESSION
+    if outcome.status == "converged":
+        return Verdict.FIXED_UPSTREAM
+    if outcome.status == "error" and expected.matches_failure(outcome):
+        return Verdict.REPRODUCED
+    return Verdict.CHANGED

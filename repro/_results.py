@@ -1,0 +1,78 @@
+"""Run scenarios here, attach expectations and verdicts, render tables. No JAX."""
+
+import json
+import os
+import tempfile
+
+from ._expectations import expected_for
+from ._isolate import run_many
+from ._outcome import AS_EXPECTED, classify
+from ._versions import header, installed_versions
+
+
+def judge(outcome):
+    """A result row: the outcome plus what was expected and the verdict."""
+    expected = expected_for(outcome.scenario, outcome.mode, outcome.versions, outcome.contents)
+    verdict = classify(expected, outcome)
+    return {
+        "scenario": outcome.scenario,
+        "mode": outcome.mode,
+        "expected": expected.describe() if expected else "unknown (not measured for these versions)",
+        "observed": outcome.observed(),
+        "verdict": str(verdict),
+        "signature": outcome.signature(),
+        "outcome": outcome.to_dict(),
+    }
+
+
+def summarise(rows, versions):
+    return {
+        "versions": versions,
+        "as_expected": all(r["verdict"] in {str(v) for v in AS_EXPECTED} for r in rows),
+        "results": rows,
+    }
+
+
+def run_here(scenarios, modes, *, timeout, jobs, python=None):
+    """Run each (scenario, mode) isolated in this environment and judge it."""
+    outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=timeout, jobs=jobs, python=python)
+    versions = next((o.versions for o in outcomes if o.versions), None) or installed_versions()
+    for o in outcomes:  # a crashed child may not have reported versions: they are this env's
+        o.versions = o.versions or versions
+    return summarise([judge(o) for o in outcomes], versions)
+
+
+def render_table(result):
+    rows = result["results"]
+    cols = ("scenario", "mode", "expected", "observed", "verdict")
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
+    line = lambda values: "  ".join(str(v).ljust(w) for v, w in zip(values, widths)).rstrip()
+    out = [header(result["versions"]), "", line(cols), line("-" * w for w in widths)]
+    out += [line(r[c] for c in cols) for r in rows]
+    failing = [r for r in rows if r["verdict"] not in {str(v) for v in AS_EXPECTED}]
+    out.append("")
+    if failing:
+        out.append(f"{len(failing)} of {len(rows)} not as expected:")
+        for r in failing:
+            o = r["outcome"]
+            detail = o.get("message") or ""
+            out.append(f"  {r['scenario']} [{r['mode']}] {r['verdict']}: {detail}")
+            if o.get("output"):
+                out.append("    output: " + o["output"].strip().splitlines()[-1][:200])
+    else:
+        out.append(f"all {len(rows)} as expected")
+    return "\n".join(out)
+
+
+def write_json_atomic(path, data):
+    """Write JSON so a reader never sees a half-written file (temp file + rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,88 @@
+"""repro.check on models written here (not the built-in problem), and its bad-input errors."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import repro
+from repro import Verdict
+
+
+class Affine(eqx.Module):
+    """A user module with a non-array leaf (a Python float and a function) beside its arrays."""
+
+    weight: jax.Array
+    bias: jax.Array
+    scale: float
+    act: object
+
+    def __call__(self, x):
+        return self.act(self.scale * (x @ self.weight) + self.bias)
+
+
+def affine_problem():
+    rng = np.random.default_rng(3)
+    model = Affine(jnp.asarray(rng.standard_normal((3, 2)), jnp.float32), jnp.zeros(2), 0.5, jax.nn.softplus)
+    x = jnp.asarray(rng.standard_normal((20, 3)), jnp.float32)
+    y = jnp.asarray(rng.standard_normal((20, 2)), jnp.float32) ** 2
+
+    def loss(m):
+        return jnp.mean((jax.vmap(m)(x) - y) ** 2) + 0.1 * jnp.sum(m.weight**2)
+
+    return model, loss
+
+
+def test_check_on_a_user_module():
+    model, loss = affine_problem()
+    report = repro.check(model, loss, scenarios=["no_params", "init_unfiltered", "params_unfiltered",
+                                                 "seed_fix", "partition_fix"], modes=["jit"])
+    verdicts = report.verdicts
+    assert verdicts[("no_params", "jit")] is Verdict.REPRODUCED
+    assert verdicts[("init_unfiltered", "jit")] is Verdict.REPRODUCED
+    assert verdicts[("params_unfiltered", "jit")] is Verdict.REPRODUCED
+    assert verdicts[("seed_fix", "jit")] is Verdict.REPRODUCED
+    assert verdicts[("partition_fix", "jit")] is Verdict.WORKAROUND_OK
+    assert report.ok
+    fix = next(r for r in report.results if r["scenario"] == "partition_fix")["outcome"]
+    assert fix["grad_norm"] <= 1e-3 and fix["final_loss"] < fix["initial_loss"]
+    assert "partition_fix" in str(report)
+
+
+def test_check_eqx_nn_mlp_eager_with_known_optimum():
+    model = eqx.nn.MLP(3, 2, 4, 2, activation=jax.nn.gelu, key=jax.random.PRNGKey(1))
+    target = eqx.filter(model, eqx.is_inexact_array)
+    start = jax.tree_util.tree_map(lambda a: a + 0.5 if eqx.is_inexact_array(a) else a, model)
+
+    def loss(m):  # quadratic bowl around `target`: optimum 0
+        d = jax.tree_util.tree_map(jnp.subtract, eqx.filter(m, eqx.is_inexact_array), target)
+        return sum(jnp.sum(x**2) for x in jax.tree_util.tree_leaves(d))
+
+    report = repro.check(start, loss, scenarios=["params_unfiltered", "seed_fix_no_linesearch"],
+                         modes=["eager"], optimum=0.0)
+    assert report.verdicts[("params_unfiltered", "eager")] is Verdict.REPRODUCED
+    assert report.verdicts[("seed_fix_no_linesearch", "eager")] is Verdict.WORKAROUND_OK
+
+
+class Ints(eqx.Module):
+    n: jax.Array
+
+
+@pytest.mark.parametrize("model, loss, words", [
+    ([jnp.ones(2)], lambda m: jnp.sum(m[0]), "must be an equinox.Module"),
+    (eqx.nn.Linear(2, 2, key=jax.random.PRNGKey(0)), lambda m: m.weight, "float scalar"),
+    (eqx.nn.Linear(2, 2, key=jax.random.PRNGKey(0)), lambda m: 3, "float scalar"),
+    (eqx.nn.Linear(2, 2, key=jax.random.PRNGKey(0)), lambda m: m.nope, "raised AttributeError"),
+    (Ints(jnp.arange(3)), lambda m: jnp.sum(m.n) * 1.0, "no floating-point arrays"),
+    (eqx.nn.Linear(2, 2, key=jax.random.PRNGKey(0)), "not callable", "loss_fn must be callable"),
+])
+def test_bad_input_raises_usage_error(model, loss, words):
+    with pytest.raises(repro.UsageError, match=words):
+        repro.check(model, loss)
+
+
+def test_unknown_scenario_is_a_usage_error():
+    model, loss = affine_problem()
+    with pytest.raises(repro.UsageError, match="unknown scenario"):
+        repro.check(model, loss, scenarios=["nope"])

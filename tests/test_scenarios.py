@@ -1,0 +1,32 @@
+"""Every scenario, eager and jit, in this environment, each in its own process.
+
+The expectation for the installed versions must exist (this env is a measured cell) and
+the observed outcome must match it; the workarounds must converge per the definition.
+"""
+
+import pytest
+
+from repro._catalogue import MODES, SCENARIOS
+from repro._expectations import expected_for
+from repro._isolate import run_isolated
+from repro._outcome import AS_EXPECTED, classify
+
+BUDGET = dict(max_steps=50, loss_tol=1e-6, grad_tol=1e-3)  # repro._jax._run.Budget defaults
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_scenario_matches_its_measured_expectation(scenario, mode):
+    outcome = run_isolated(scenario, mode, timeout=600)
+    expected = expected_for(scenario, mode, outcome.versions, outcome.contents)
+    assert expected is not None, f"no measured expectation for {outcome.versions}"
+    verdict = classify(expected, outcome)
+    assert verdict in AS_EXPECTED, (verdict, expected, outcome.signature(), outcome.message, outcome.output)
+    assert outcome.contents == {"non_array_leaves": True, "non_inexact_arrays": False}
+    if expected.converges:
+        assert outcome.iterations <= BUDGET["max_steps"]
+        assert outcome.final_loss <= BUDGET["loss_tol"]  # the optimum is 0
+        assert outcome.grad_norm <= BUDGET["grad_tol"]
+        assert outcome.final_loss < outcome.initial_loss
+    else:
+        assert outcome.traceback and outcome.message
