@@ -30,6 +30,9 @@ def _run_parser(prog="repro run"):
     p.add_argument("--output", metavar="FILE", help="also write the JSON results to FILE (atomically)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per scenario process (default 300)")
     p.add_argument("--jobs", type=int, default=2, help="scenario processes at once (default 2)")
+    p.add_argument("--batch", action="store_true",
+                   help="run many scenarios per process (faster); a crash or hang still costs only "
+                        "the scenario it hit: a fresh process resumes with the rest")
     return p
 
 
@@ -43,7 +46,7 @@ def cmd_run(argv):
         raise UsageError("--timeout must be > 0 and --jobs >= 1")
     if args.output:
         _check_writable(args.output)
-    result = run_here(scenarios, modes, timeout=args.timeout, jobs=args.jobs)
+    result = run_here(scenarios, modes, timeout=args.timeout, jobs=args.jobs, batch=args.batch)
     if args.output:
         write_json_atomic(args.output, result)
     print(json.dumps(result, indent=2) if args.json else render_table(result))

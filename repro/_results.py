@@ -33,9 +33,10 @@ def summarise(rows, versions):
     }
 
 
-def run_here(scenarios, modes, *, timeout, jobs, python=None):
+def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False):
     """Run each (scenario, mode) isolated in this environment and judge it."""
-    outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=timeout, jobs=jobs, python=python)
+    outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=timeout, jobs=jobs, python=python,
+                        batch=batch)
     versions = next((o.versions for o in outcomes if o.versions), None) or installed_versions()
     for o in outcomes:  # a crashed child may not have reported versions: they are this env's
         o.versions = o.versions or versions
