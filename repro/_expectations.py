@@ -7,7 +7,7 @@ until someone measures it (`repro bisect`, the nox matrix) and extends the row.
 
 Module contents are the flags `repro._jax._run.contents` computes:
 `non_array_leaves` (functions, Python scalars, strings… among the leaves) and
-`non_inexact_arrays` (integer or boolean arrays among the leaves).
+`int_arrays` and `bool_arrays` (integer / boolean arrays among the leaves).
 """
 
 import dataclasses
@@ -54,7 +54,8 @@ def _within(**specs):
 
 
 NON_ARRAY = {"non_array_leaves": True}
-ARRAYS_ONLY = {"non_array_leaves": False, "non_inexact_arrays": False}
+NO_INT_OR_BOOL = {"int_arrays": False, "bool_arrays": False}
+ARRAYS_ONLY = {"non_array_leaves": False, **NO_INT_OR_BOOL}
 
 # Measured cells (python 3.11 unless noted), each running every scenario eager and jit:
 #   A  jax 0.4.30  optax 0.2.3  equinox 0.11.4      D  jax 0.7.2   optax 0.2.7  equinox 0.13.0
@@ -82,7 +83,7 @@ ROWS = (
     Row(("seed_fix",), _within(jax=">=0.4.30,<=0.12.0.1"), fails("TypeError", "missing_linesearch_args", "update", "optax"),
         evidence="cells A-F"),
     Row(("seed_fix_no_linesearch", "seed_fix_value_fn"), _within(jax=">=0.4.30,<=0.12.0.1"), CONVERGES,
-        {"non_inexact_arrays": False}, evidence="cells A-F"),
+        NO_INT_OR_BOOL, evidence="cells A-F"),
     Row(("partition_fix",), _within(jax=">=0.4.30,<=0.12.0.1"), CONVERGES, evidence="cells A-F"),
 )
 

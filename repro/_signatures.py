@@ -19,6 +19,7 @@ FAMILIES = (
     ("unsupported_operand", r"unsupported operand type"),
     ("none_not_callable", r"'NoneType' object is not callable"),
     ("missing_linesearch_args", r"missing \d+ required keyword-only argument"),
+    ("bool_dtype", r"does not accept dtype bool"),
     ("not_valid_jax_type", r"is not a valid JAX type"),
     ("not_converged", r"^did not converge"),
 )

@@ -7,6 +7,7 @@ import traceback as tb
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 
 from .._outcome import Outcome
 from .._signatures import message_family, raising_library, refine_phase
@@ -30,7 +31,8 @@ def contents(model):
     arrays = [leaf for leaf in leaves if eqx.is_array(leaf)]
     return {
         "non_array_leaves": len(arrays) < len(leaves),
-        "non_inexact_arrays": any(not eqx.is_inexact_array(a) for a in arrays),
+        "int_arrays": any(jnp.issubdtype(a.dtype, jnp.integer) for a in arrays),
+        "bool_arrays": any(a.dtype == jnp.bool_ for a in arrays),
     }
 
 
