@@ -61,7 +61,21 @@ def _check_writable(path):
         raise UsageError(f"cannot write {path}: {folder} is not a writable directory")
 
 
-COMMANDS = {"run": cmd_run}
+def cmd_bisect(argv):
+    """`repro bisect`: the first released version whose outcome signature changed (repro/_bisect.py)."""
+    from ._bisect import cmd_bisect as run
+
+    return run(argv)
+
+
+def cmd_diff(argv):
+    """`repro diff`: every scenario whose verdict or signature differs between two version sets."""
+    from ._bisect import cmd_diff as run
+
+    return run(argv)
+
+
+COMMANDS = {"run": cmd_run, "bisect": cmd_bisect, "diff": cmd_diff}
 
 
 def main(argv=None):
