@@ -6,7 +6,7 @@ from repro._expectations import ROWS, expected_for
 from repro._catalogue import SCENARIOS, MODES
 from repro._signatures import FAMILIES
 
-MLP = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False}
+MLP = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False, "problem": "mlp"}
 
 
 def versions(jax, optax="0.2.8", equinox="0.13.8"):

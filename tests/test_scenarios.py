@@ -22,7 +22,7 @@ def test_scenario_matches_its_measured_expectation(scenario, mode):
     assert expected is not None, f"no measured expectation for {outcome.versions}"
     verdict = classify(expected, outcome)
     assert verdict in AS_EXPECTED, (verdict, expected, outcome.signature(), outcome.message, outcome.output)
-    assert outcome.contents == {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False}
+    assert outcome.contents == {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False, "problem": "mlp"}
     if expected.converges:
         assert outcome.iterations <= BUDGET["max_steps"]
         assert outcome.final_loss <= BUDGET["loss_tol"]  # the optimum is 0

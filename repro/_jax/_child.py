@@ -25,7 +25,7 @@ def main(pairs):
 
         problem = problem or mlp_problem()
         model, loss, optimum = problem
-        outcome = run_scenario(name, mode, model, loss, optimum=optimum)
+        outcome = run_scenario(name, mode, model, loss, optimum=optimum, problem="mlp")
         sys.stdout.write(f"{RESULT_MARKER} {json.dumps(outcome.to_dict())}\n")
         sys.stdout.flush()
 

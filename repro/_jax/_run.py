@@ -25,14 +25,15 @@ class Budget:
     grad_tol: float = 1e-3
 
 
-def contents(model):
-    """What kinds of leaves the module holds: the expectations depend on it."""
+def contents(model, problem=None):
+    """What kinds of leaves the module holds (and which built-in problem it is, if any)."""
     leaves = jax.tree_util.tree_leaves(model)
     arrays = [leaf for leaf in leaves if eqx.is_array(leaf)]
     return {
         "non_array_leaves": len(arrays) < len(leaves),
         "int_arrays": any(jnp.issubdtype(a.dtype, jnp.integer) for a in arrays),
         "bool_arrays": any(a.dtype == jnp.bool_ for a in arrays),
+        "problem": problem,
     }
 
 
@@ -47,11 +48,11 @@ def _unfiltered_tracebacks():
         jax.config.update("jax_traceback_filtering", previous)
 
 
-def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget()):
+def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget(), problem=None):
     """Run scenario `name` ("eager" or "jit" mode) and record what happened."""
     scenario = getattr(_scenarios, name)
     outcome = Outcome(scenario=name, mode=mode, status="error",
-                      versions=installed_versions(), contents=contents(model))
+                      versions=installed_versions(), contents=contents(model, problem))
     start = time.perf_counter()
     _scenarios._PHASE[0] = "setup"
     try:
