@@ -91,6 +91,8 @@ class Expected:
     def describe(self):
         if self.converges:
             return "converges"
+        if self.family == "not_converged":
+            return "does not converge (no error raised)"
         return f"{self.exc_type} {self.family} in {self.phase} [{self.library}]"
 
     def matches_failure(self, outcome):
@@ -112,6 +114,10 @@ def fails(exc_type, family, phase, library):
     return Expected(False, exc_type, family, phase, library)
 
 
+# Runs without an exception but does not reach the optimum: a silent failure.
+STALLS = Expected(False, family="not_converged")
+
+
 def classify(expected, outcome):
     """The verdict for `outcome` given `expected` (None when nothing was measured)."""
     if outcome.status == "crash":
@@ -124,6 +130,6 @@ def classify(expected, outcome):
         return Verdict.WORKAROUND_OK if outcome.status == "converged" else Verdict.REGRESSION
     if outcome.status == "converged":
         return Verdict.FIXED_UPSTREAM
-    if outcome.status == "error" and expected.matches_failure(outcome):
+    if outcome.status in ("error", "not_converged") and expected.matches_failure(outcome):
         return Verdict.REPRODUCED
     return Verdict.CHANGED

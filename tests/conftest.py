@@ -16,3 +16,17 @@ def run_cli():
                               timeout=timeout, cwd=ROOT)
 
     return run
+
+
+# Hypothesis profiles, chosen by REPRO_HYPOTHESIS_PROFILE (default: ci).
+#   ci        derandomized, bounded, no deadline, no example database writes (CI, .ci/run)
+#   dev       random, small, remembers failures in .hypothesis/ (local iteration)
+#   thorough  many examples, for nightly runs
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile("ci", max_examples=12, derandomize=True, deadline=None, database=None,
+                          suppress_health_check=_SLOW_OK, print_blob=True)
+settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=_SLOW_OK)
+settings.register_profile("thorough", max_examples=400, deadline=None, suppress_health_check=_SLOW_OK)
+settings.load_profile(os.environ.get("REPRO_HYPOTHESIS_PROFILE", "ci"))

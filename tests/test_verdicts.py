@@ -3,7 +3,7 @@
 import pytest
 
 from repro import Outcome, Verdict, classify
-from repro._outcome import CONVERGES, fails
+from repro._outcome import CONVERGES, STALLS, fails
 
 FAILS = fails("ValueError", "expected_none", "update", "jax")
 
@@ -30,6 +30,11 @@ CASES = [
     ("crash beats expectation", CONVERGES, Outcome("partition_fix", "jit", "crash"), Verdict.CRASH),
     ("timeout", FAILS, Outcome("no_params", "jit", "timeout"), Verdict.TIMEOUT),
     ("nothing measured", None, error(), Verdict.UNKNOWN),
+    ("silent stall, as measured", STALLS, Outcome("seed_fix_no_linesearch", "eager", "not_converged",
+                                                  family="not_converged"), Verdict.REPRODUCED),
+    ("stall expected, raised instead", STALLS, error(), Verdict.CHANGED),
+    ("stall expected, converged", STALLS, Outcome("seed_fix_no_linesearch", "eager", "converged"),
+     Verdict.FIXED_UPSTREAM),
 ]
 
 
