@@ -75,7 +75,14 @@ def cmd_diff(argv):
     return run(argv)
 
 
-COMMANDS = {"run": cmd_run, "bisect": cmd_bisect, "diff": cmd_diff}
+def cmd_report(argv):
+    """`repro report`: a paste-ready upstream bug report around a standalone reproducer (repro/_report.py)."""
+    from ._report import cmd_report as run
+
+    return run(argv)
+
+
+COMMANDS = {"run": cmd_run, "bisect": cmd_bisect, "diff": cmd_diff, "report": cmd_report}
 
 
 def main(argv=None):
