@@ -5,6 +5,8 @@
     nox -s "tests(newest-py311)"    one cell
     nox -s repro                    the verdict run in every default cell
     nox -t latest                   sessions of cells tagged `latest`
+    nox -s bisect -- --package jax --good 0.4.30 --bad 0.4.35 --scenario no_params
+                                    `repro bisect` (builds its own envs per probed version)
 
 Sessions run with python=False: the env is built by repro._envs (uv + --compile-bytecode,
 virtualenv fallback, interpreters from pyenv), the same builder bisect uses. This file
@@ -60,3 +62,11 @@ def repro(session, cell):
     python = cell_env(session, cell)
     os.makedirs("results", exist_ok=True)
     session.run(python, "-m", "repro", "--output", os.path.join("results", f"{cell.id}.json"), *session.posargs)
+
+
+@nox.session(python=False)
+def bisect(session):
+    """`python -m repro bisect` with the arguments after --; it builds and caches its own envs."""
+    if not session.posargs:
+        session.error("usage: nox -s bisect -- --package jax --good 0.4.30 --bad 0.4.35 --scenario no_params")
+    session.run(sys.executable, "-m", "repro", "bisect", *session.posargs, external=True)

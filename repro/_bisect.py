@@ -257,9 +257,25 @@ def date_candidates(start, end):
 
 # --------------------------------------------------------------------------- rendering
 
-def _probe_summary(probe):
+def _pair_signatures(probe):
+    from ._outcome import Outcome
+
+    return {(o["scenario"], o["mode"]): Outcome.from_dict(o).signature() for o in probe.outcomes}
+
+
+def _pair_changes(before, after):
+    """'scenario[mode]: old -> new' for each pair whose signature differs between two probes."""
+    a, b = _pair_signatures(before), _pair_signatures(after)
+    return [f"{s}[{m}]: {a.get((s, m))} -> {b.get((s, m))}" for (s, m) in a if a.get((s, m)) != b.get((s, m))]
+
+
+def _probe_summary(probe, good=None):
     if probe.skipped:
         return f"SKIP ({probe.reason})"
+    if len(probe.outcomes) > 1 and good is not None:
+        changed = _pair_changes(good, probe)
+        return f"{len(probe.outcomes)} pairs, " + (f"{len(changed)} differ from the good end" if changed
+                                                   else "all as at the good end")
     if len(probe.outcomes) == 1:
         o = probe.outcomes[0]
         message = (o.get("message") or "").strip().splitlines()
@@ -267,7 +283,7 @@ def _probe_summary(probe):
     return probe.signature
 
 
-def render(result, header, *, package, good_signature=None):
+def render(result, header, *, package):
     good = result.probes[0]
     lines = [header, ""]
     cols = ("#", "version", "installed", "vs good", "build", "run", "outcome")
@@ -277,18 +293,25 @@ def render(result, header, *, package, good_signature=None):
         verdict = "SKIP" if p.skipped else ("same" if p.signature == good.signature else "CHANGED")
         build = ("cached" if p.reused else f"{p.build_seconds:.0f}s")
         rows.append((str(p.order), p.version, installed or "-", verdict, build, f"{p.run_seconds:.1f}s",
-                     _probe_summary(p)))
+                     _probe_summary(p, good)))
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
     fmt = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
     lines += [fmt(cols), fmt(["-" * w for w in widths]), *map(fmt, rows), ""]
     by_version = {p.version: p for p in result.probes}
-    if result.status == "found":
+    if result.status == "found" and len(good.outcomes) > 1:
+        lines.append(f"first changed:  {package} {result.first_changed}; last unchanged: {package} {result.last_unchanged}")
+        lines += [f"  {c}" for c in _pair_changes(by_version[result.last_unchanged], by_version[result.first_changed])]
+    elif result.status == "found":
         lines.append(f"first changed:  {package} {result.first_changed}  {by_version[result.first_changed].signature}")
         lines.append(f"last unchanged: {package} {result.last_unchanged}  {by_version[result.last_unchanged].signature}")
     elif result.status == "swept":
         for before, after in result.changes:
-            lines.append(f"changed between {package} {before} and {after}: "
-                         f"{by_version[before].signature}  ->  {by_version[after].signature}")
+            if len(by_version[before].outcomes) > 1:
+                lines.append(f"changed between {package} {before} and {after}:")
+                lines += [f"  {c}" for c in _pair_changes(by_version[before], by_version[after])]
+            else:
+                lines.append(f"changed between {package} {before} and {after}: "
+                             f"{by_version[before].signature}  ->  {by_version[after].signature}")
     elif result.status == "no_change":
         lines.append(f"no change: {package} {result.candidates[-1]} has the good end's signature ({good.signature})")
     elif result.status == "ambiguous":
