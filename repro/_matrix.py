@@ -1,12 +1,30 @@
 """The version matrix, as data: one table used by the noxfile, the report and bisect. No JAX.
 
 Each cell pins (python, jax, jaxlib, optax, equinox) and carries tags:
-  default  in the default `nox` run          ci      run by .ci/run's test job
-  floor    the oldest supported versions     latest  resolves whatever is newest today
-  crash    known to crash (not in default)   broken  known not to resolve (not in default)
+  default  in the default run (`./go repro`, `nox -t default`)
+  ci       its `tests` session is what `./go test` / .ci/run runs
+  floor    the oldest supported versions (the first Optax with lbfgs)
+  latest   unpinned: resolves whatever is newest today (not default: its verdicts drift)
+  crash    installs, then crashes: proves a crashing cell is reported (not default)
+  broken   pins that cannot resolve: proves UNRESOLVABLE is reported (not default)
+  missing  an interpreter this machine lacks: proves SKIPPED is reported (not default)
+  demo     the crash, broken and missing cells together (`nox -t demo`)
+
+Every pinned combination below was installed and run here (see each `note`); none is guessed.
 """
 
 import dataclasses
+
+TAGS = {
+    "default": "in the default run (./go repro, nox -t default)",
+    "ci": "its tests session is what ./go test and .ci/run run",
+    "floor": "the oldest supported versions",
+    "latest": "unpinned: whatever resolves today",
+    "crash": "installs, then the scenario processes crash",
+    "broken": "pins that cannot be resolved",
+    "missing": "needs an interpreter absent on this machine",
+    "demo": "the crash, broken and missing cells: each must appear in the report with its reason",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,8 +37,12 @@ class Cell:
 
     def requirements(self):
         if not self.pins:
-            return ["jax", "optax", "equinox"]
+            return ["jax", "jaxlib", "optax", "equinox"]
         return [f"{pkg}=={ver}" for pkg, ver in self.pins.items()]
+
+    def to_dict(self):
+        return {"id": self.id, "python": self.python, "pins": dict(self.pins), "tags": list(self.tags),
+                "note": self.note}
 
 
 def _pins(jax, optax, equinox, jaxlib=None):
@@ -32,17 +54,30 @@ def _pins(jax, optax, equinox, jaxlib=None):
 
 
 CELLS = (
+    # One cell per Optax minor release 0.2.3-0.2.8, each with a JAX/Equinox it works with.
     Cell("floor-py311", "3.11", _pins("0.4.30", "0.2.3", "0.11.4"), ("default", "floor", "ci"),
-         "first Optax with lbfgs"),
-    Cell("optax024-py311", "3.11", _pins("0.4.35", "0.2.4", "0.11.10")),
+         "first Optax with lbfgs; last JAX before the no_params message change"),
+    Cell("optax024-py311", "3.11", _pins("0.4.35", "0.2.4", "0.11.10"), ("default",),
+         "first JAX after the no_params message change (custom_node_mismatch -> expected_none)"),
     Cell("optax025-py311", "3.11", _pins("0.6.2", "0.2.5", "0.12.2")),
-    Cell("optax027-py311", "3.11", _pins("0.7.2", "0.2.7", "0.13.0")),
+    Cell("optax026-py311", "3.11", _pins("0.6.2", "0.2.6", "0.12.2"), ("default",),
+         "optax 0.2.6 installed and run with the JAX/Equinox of the 0.2.5 cell"),
+    Cell("optax027-py311", "3.11", _pins("0.7.2", "0.2.7", "0.13.0"), ("default",),
+         "last measured JAX before the no_params message change (expected_none -> pytree_structure_error)"),
+    # The newest releases on each Python.
     Cell("newest-py311", "3.11", _pins("0.10.2", "0.2.8", "0.13.8"), ("default", "ci"),
          "newest JAX that supports Python 3.11"),
-    Cell("newest-py312", "3.12", _pins("0.12.0.1", "0.2.8", "0.13.8")),
-    Cell("latest-py311", "3.11", {}, ("latest",), "unpinned: whatever resolves today"),
-    Cell("crash-jax070-eqx0130", "3.11", _pins("0.7.0", "0.2.5", "0.13.0"), ("crash",),
-         "installs, but the process segfaults at exit"),
+    Cell("newest-py312", "3.12", _pins("0.12.0.1", "0.2.8", "0.13.8"), ("default",),
+         "JAX >= 0.11 needs Python >= 3.12"),
+    Cell("newest-py313", "3.13", _pins("0.12.0.1", "0.2.8", "0.13.8"), ("default",)),
+    Cell("latest-py312", "3.12", {}, ("latest",), "unpinned: whatever resolves today"),
+    # Cells that exist to prove the report never loses a cell.
+    Cell("crash-jax070-eqx0130", "3.11", _pins("0.7.0", "0.2.5", "0.13.0"), ("crash", "demo"),
+         "installs, but every scenario process segfaults at exit"),
+    Cell("broken-jax0430-eqx0138", "3.11", _pins("0.4.30", "0.2.3", "0.13.8"), ("broken", "demo"),
+         "unresolvable: Equinox >= 0.11.11 needs JAX >= 0.4.38"),
+    Cell("missing-py314", "3.14", _pins("0.12.0.1", "0.2.8", "0.13.8"), ("missing", "demo"),
+         "no Python 3.14 on this machine: reported SKIPPED"),
 )
 
 BY_ID = {cell.id: cell for cell in CELLS}
