@@ -82,7 +82,14 @@ def cmd_report(argv):
     return run(argv)
 
 
-COMMANDS = {"run": cmd_run, "bisect": cmd_bisect, "diff": cmd_diff, "report": cmd_report}
+def cmd_matrix(argv):
+    """`repro matrix`: collect results/cells/*.json into results/matrix.{md,json} (repro/_aggregate.py)."""
+    from ._aggregate import cmd_matrix as run
+
+    return run(argv)
+
+
+COMMANDS = {"run": cmd_run, "bisect": cmd_bisect, "diff": cmd_diff, "report": cmd_report, "matrix": cmd_matrix}
 
 
 def main(argv=None):

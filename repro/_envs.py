@@ -17,7 +17,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEST_EXTRA = ("pytest>=7", "hypothesis>=6.100", "nox>=2024.4")
+TEST_EXTRA = ("pytest>=7", "hypothesis>=6.100", "nox>=2024.4", "check-jsonschema>=0.28")
 _STAMP = ".repro-env.json"
 
 
