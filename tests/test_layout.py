@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 HOST_MODULES = ["repro", "repro._cli", "repro._catalogue", "repro._envs", "repro._expectations",
-                "repro._isolate", "repro._matrix", "repro._outcome", "repro._results",
+                "repro._isolate", "repro._matrix", "repro._aggregate", "repro._outcome", "repro._results",
                 "repro._signatures", "repro._versions", "repro._bisect", "repro._index"]
 
 

@@ -1,0 +1,290 @@
+"""The version matrix table, the per-cell runner, the aggregated report and the CI workflow."""
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from packaging.version import Version
+
+from repro import _aggregate
+from repro._catalogue import SCENARIOS
+from repro._expectations import expected_for
+from repro._matrix import BY_ID, CELLS, TAGS, cells_tagged
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKFLOW = os.path.join(ROOT, ".github", "workflows", "matrix.yml")
+
+
+# --- the table -----------------------------------------------------------------------------
+
+def test_cell_ids_are_unique_readable_and_tags_known():
+    ids = [c.id for c in CELLS]
+    assert len(ids) == len(set(ids))
+    for cell in CELLS:
+        assert re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]", cell.id), cell.id
+        assert cell.tags and set(cell.tags) <= set(TAGS), (cell.id, cell.tags)
+        assert re.fullmatch(r"3\.\d+", cell.python), cell.python
+
+
+def test_default_matrix_covers_what_the_issue_asks():
+    default = cells_tagged("default")
+    assert len(default) >= 8
+    assert {c.pins["optax"] for c in default} >= {"0.2.3", "0.2.4", "0.2.5", "0.2.6", "0.2.7", "0.2.8"}
+    assert {c.python for c in default} >= {"3.11", "3.12", "3.13"}
+    assert set(cells_tagged("ci")) <= set(default) and len(cells_tagged("ci")) == 2
+    assert [c.pins["optax"] for c in cells_tagged("floor")] == ["0.2.3"]  # the first Optax with lbfgs
+    for cell in default:
+        assert set(cell.pins) >= {"jax", "optax", "equinox"}, cell.id
+        assert all(re.fullmatch(r"\d+(\.\d+)+", v) for v in cell.pins.values()), cell.id  # exact pins
+
+
+def test_special_cells_are_tagged_out_of_the_default_run():
+    latest = cells_tagged("latest")
+    assert len(latest) == 1 and latest[0].pins == {} and "default" not in latest[0].tags
+    assert latest[0].requirements() == ["jax", "jaxlib", "optax", "equinox"]
+    for tag in ("crash", "broken", "missing"):
+        cells = cells_tagged(tag)
+        assert cells and all("default" not in c.tags and "demo" in c.tags for c in cells), tag
+    assert BY_ID["crash-jax070-eqx0130"].pins["jax"] == "0.7.0"
+    assert BY_ID["crash-jax070-eqx0130"].pins["equinox"] == "0.13.0"
+
+
+def test_default_cells_respect_the_measured_install_constraints():
+    for cell in cells_tagged("default"):
+        jax, eqx = Version(cell.pins["jax"]), Version(cell.pins["equinox"])
+        if eqx >= Version("0.11.11"):
+            assert jax >= Version("0.4.38"), cell.id
+        if eqx >= Version("0.13.1"):
+            assert not Version("0.7.0") <= jax < Version("0.7.2"), cell.id
+        if jax >= Version("0.11"):
+            assert Version(cell.python) >= Version("3.12"), cell.id
+        assert cell.pins.get("jaxlib", cell.pins["jax"]) == cell.pins["jax"], cell.id
+
+
+def test_every_default_cell_has_measured_expectations():
+    """The default run must not be UNKNOWN anywhere: its versions were all measured."""
+    for cell in cells_tagged("default"):
+        versions = {"python": cell.python + ".0", **cell.pins}
+        for scenario in SCENARIOS:
+            for mode in ("eager", "jit"):
+                assert expected_for(scenario, mode, versions, {"problem": "mlp", "non_array_leaves": True,
+                                                               "int_arrays": False, "bool_arrays": False}), \
+                    (cell.id, scenario, mode)
+
+
+def test_nox_lists_one_repro_session_per_cell_with_its_tags():
+    proc = subprocess.run([sys.executable, "-m", "nox", "--list", "--json", "-s", "repro", "tests", "matrix"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    sessions = {s["session"]: s for s in json.loads(proc.stdout)}
+    for cell in CELLS:
+        assert sessions[f"repro({cell.id})"]["tags"] == list(cell.tags)
+    assert {name for name in sessions if name.startswith("tests(")} == {f"tests({c.id})" for c in cells_tagged("ci")}
+    assert "default" in sessions["matrix"]["tags"]
+
+
+# --- the cell runner: every failure leaves a result ------------------------------------------
+
+def _read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_missing_interpreter_cell_is_recorded_skipped(tmp_path):
+    from repro._envs import find_interpreter
+
+    cell = BY_ID["missing-py314"]
+    if find_interpreter(cell.python) is not None:
+        pytest.skip(f"this machine has Python {cell.python}")
+    record = _aggregate.run_cell(cell, results=str(tmp_path), env_root=str(tmp_path / "envs"), log=lambda m: None)
+    assert record["status"] == "skipped" and "no Python 3.14" in record["reason"]
+    assert _read(tmp_path / "cells" / "missing-py314.json") == record
+
+
+@pytest.mark.slow
+def test_unresolvable_pins_are_reported_with_the_resolver_message(tmp_path):
+    """equinox 0.13.8 needs jax >= 0.4.38: the real resolver refuses jax 0.4.30."""
+    cell = BY_ID["broken-jax0430-eqx0138"]
+    record = _aggregate.run_cell(cell, results=str(tmp_path), env_root=str(tmp_path / "envs"), log=lambda m: None)
+    assert record["status"] == "unresolvable", record
+    assert "equinox" in record["reason"] and "0.4.30" in record["reason"]
+    assert re.search(r"unsatisfiable|ResolutionImpossible|conflict", record["reason"]), record["reason"]
+    assert _read(tmp_path / "cells" / f"{cell.id}.json")["status"] == "unresolvable"
+
+
+@pytest.mark.slow
+def test_crash_keeps_the_results_before_it_and_a_hang_is_a_timeout(tmp_path, monkeypatch):
+    pytest.importorskip("jax")
+    monkeypatch.chdir(ROOT)
+    cell = BY_ID["newest-py311"]
+    record = _aggregate.run_cell(cell, ["--scenario", "no_params", "--scenario", "_crash", "--mode", "jit",
+                                        "--jobs", "1"], results=str(tmp_path), python=sys.executable,
+                                 log=lambda m: None)
+    assert record["status"] == "ok" and not record["as_expected"]
+    by_name = {r["scenario"]: r for r in record["results"]}
+    assert by_name["no_params"]["outcome"]["status"] == "error"  # measured before the crash, kept
+    assert by_name["_crash"]["verdict"] == "CRASH"
+    assert "SIGSEGV" in by_name["_crash"]["outcome"]["message"]
+    assert record["versions"]["jax"]
+
+    hang = _aggregate.run_cell(BY_ID["floor-py311"], ["--scenario", "_hang", "--mode", "jit", "--timeout", "2"],
+                               results=str(tmp_path), python=sys.executable, log=lambda m: None)
+    assert [r["verdict"] for r in hang["results"]] == ["TIMEOUT"]
+
+    matrix = _aggregate.aggregate(str(tmp_path))
+    rows = {r["cell"]: r for r in matrix["cells"]}
+    assert rows["newest-py311"]["verdicts"] == {"no_params/jit": by_name["no_params"]["verdict"],
+                                                "_crash/jit": "CRASH"}
+    assert rows["floor-py311"]["verdicts"] == {"_hang/jit": "TIMEOUT"}
+
+
+def test_env_that_cannot_import_jax_is_import_failed(tmp_path, monkeypatch):
+    from repro._envs import find_interpreter
+
+    bare = find_interpreter("3.11")
+    probe = subprocess.run([bare, "-c", "import jax"], capture_output=True) if bare else None
+    if bare is None or probe.returncode == 0:
+        pytest.skip("needs a Python 3.11 without JAX")
+    monkeypatch.chdir(ROOT)
+    record = _aggregate.run_cell(BY_ID["newest-py311"], ["--scenario", "no_params", "--mode", "jit"],
+                                 results=str(tmp_path), python=bare, log=lambda m: None)
+    assert record["status"] == "import-failed", record
+    assert "No module named" in record["reason"]
+
+
+def test_bad_run_arguments_are_a_usage_error(tmp_path):
+    with pytest.raises(_aggregate.UsageError):
+        _aggregate.run_cell(BY_ID["floor-py311"], ["--scenario", "nope"], results=str(tmp_path))
+    assert not (tmp_path / "cells").exists()
+
+
+# --- aggregation from constructed cell results -----------------------------------------------
+
+def _result(scenario, mode, verdict, status="error"):
+    return {"scenario": scenario, "mode": mode, "expected": "converges", "observed": status, "verdict": verdict,
+            "signature": status, "outcome": {"status": status, "message": f"{scenario} said so"}}
+
+
+def _cell(cell_id, status, results=(), reason="", as_expected=False):
+    cell = BY_ID[cell_id]
+    return {"schema": 1, "cell": cell.to_dict(), "status": status, "reason": reason,
+            "versions": {"python": "3.11.7", **cell.pins} if status == "ok" else {},
+            "results": list(results), "as_expected": as_expected}
+
+
+@pytest.fixture
+def constructed(tmp_path):
+    cells = tmp_path / "cells"
+    cells.mkdir()
+    records = {
+        "floor-py311": _cell("floor-py311", "ok", [_result("no_params", "jit", "REPRODUCED"),
+                                                   _result("partition_fix", "jit", "WORKAROUND-OK", "converged")],
+                             as_expected=True),
+        "crash-jax070-eqx0130": _cell("crash-jax070-eqx0130", "ok", [
+            _result("no_params", "jit", "REPRODUCED"),  # before the crash: kept
+            _result("init_unfiltered", "jit", "CRASH", "crash")]),
+        "broken-jax0430-eqx0138": _cell("broken-jax0430-eqx0138", "unresolvable",
+                                        reason="No solution found when resolving dependencies:\n"
+                                               "  equinox==0.13.8 depends on jax>=0.4.38 | unsatisfiable"),
+        "missing-py314": _cell("missing-py314", "skipped", reason="no Python 3.14 interpreter on this machine"),
+        "newest-py312": _cell("newest-py312", "incomplete", reason="the run was interrupted before it finished"),
+    }
+    for cell_id, record in records.items():
+        (cells / f"{cell_id}.json").write_text(json.dumps(record))
+    (cells / "newest-py313.json").write_text('{"schema": 1, "cell": {"id": "newest-py3')  # truncated
+    return tmp_path, records
+
+
+def test_aggregation_reports_every_cell_with_its_reason(constructed):
+    folder, _ = constructed
+    matrix = _aggregate.aggregate(str(folder))
+    rows = {r["cell"]: r for r in matrix["cells"]}
+    assert [r["cell"] for r in matrix["cells"]][:2] == ["floor-py311", "newest-py312"]  # matrix order
+    assert {c: r["status"] for c, r in rows.items()} == {
+        "floor-py311": "ok", "crash-jax070-eqx0130": "ok", "broken-jax0430-eqx0138": "unresolvable",
+        "missing-py314": "skipped", "newest-py312": "incomplete", "newest-py313": "unreadable"}
+    assert rows["crash-jax070-eqx0130"]["verdicts"] == {"no_params/jit": "REPRODUCED", "init_unfiltered/jit": "CRASH"}
+    assert [r["scenario"] for r in rows["crash-jax070-eqx0130"]["not_as_expected"]] == ["init_unfiltered"]
+    assert rows["floor-py311"]["as_expected"] and not matrix["all_as_expected"]
+    assert matrix["columns"] == ["no_params/jit", "init_unfiltered/jit", "partition_fix/jit"]
+    assert _read(folder / "matrix.json") == matrix
+
+    md = (folder / "matrix.md").read_text()
+    assert "| broken-jax0430-eqx0138 | broken demo | UNRESOLVABLE |" in md
+    assert "equinox==0.13.8 depends on jax>=0.4.38 \\| unsatisfiable" in md  # reason kept, table not broken
+    assert "**missing-py314** SKIPPED: no Python 3.14 interpreter" in md
+    assert "**newest-py313** UNREADABLE" in md
+    assert "| crash-jax070-eqx0130 | REPRO | CRASH | · |" in md
+    assert "| floor-py311 | REPRO | · | WA-OK |" in md
+    for line in md.splitlines():
+        if line.startswith("| ") and "---" not in line:
+            assert line.count(" | ") in (8, 3), line  # every row has its table's column count
+
+
+def test_rerunning_one_cell_updates_only_its_row(constructed):
+    folder, records = constructed
+    before = _aggregate.aggregate(str(folder))
+    md_before = (folder / "matrix.md").read_text().splitlines()
+
+    rerun = copy.deepcopy(records["crash-jax070-eqx0130"])
+    rerun["results"][1] = _result("init_unfiltered", "jit", "REPRODUCED")
+    rerun["as_expected"] = True
+    from repro._results import write_json_atomic
+
+    write_json_atomic(str(folder / "cells" / "crash-jax070-eqx0130.json"), rerun)
+    after = _aggregate.aggregate(str(folder))
+
+    changed = [b["cell"] for b, a in zip(before["cells"], after["cells"]) if a != b]
+    assert changed == ["crash-jax070-eqx0130"]
+    assert {r["cell"]: r for r in after["cells"]}["crash-jax070-eqx0130"]["as_expected"]
+    md_after = (folder / "matrix.md").read_text().splitlines()
+    differing = {line for line in set(md_before) ^ set(md_after)}
+    assert differing and all("crash-jax070-eqx0130" in line for line in differing), differing
+    assert sorted(os.listdir(folder)) == ["cells", "matrix.json", "matrix.md"]  # no temp files left
+
+
+def test_repro_matrix_cli_exit_codes(constructed, tmp_path_factory, run_cli):
+    folder, _ = constructed
+    proc = run_cli("matrix", "--results", str(folder))
+    assert proc.returncode == 1 and "UNRESOLVABLE" in proc.stdout
+    ok = tmp_path_factory.mktemp("ok")
+    (ok / "cells").mkdir()
+    (ok / "cells" / "floor-py311.json").write_text((folder / "cells" / "floor-py311.json").read_text())
+    assert run_cli("matrix", "--results", str(ok), "--quiet").returncode == 0
+    empty = tmp_path_factory.mktemp("empty")
+    proc = run_cli("matrix", "--results", str(empty))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+# --- the GitHub Actions workflow --------------------------------------------------------------
+
+def _check_workflow(path):
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           str(path)], capture_output=True, text=True, timeout=120)
+
+
+def test_workflow_passes_the_github_workflow_schema(tmp_path):
+    pytest.importorskip("check_jsonschema")
+    proc = _check_workflow(WORKFLOW)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    broken = tmp_path / "broken.yml"  # the same check rejects a malformed workflow
+    broken.write_text(open(WORKFLOW).read().replace("fail-fast: false", "fail-fast: sometimes"))
+    assert _check_workflow(broken).returncode != 0
+
+
+def test_workflow_fans_out_the_nox_cells_and_aggregates():
+    yaml = pytest.importorskip("ruamel.yaml")
+    doc = yaml.YAML(typ="safe").load(open(WORKFLOW))
+    assert doc["permissions"] == {"contents": "read"}
+    jobs = doc["jobs"]
+    assert "nox --list --json -t" in "".join(s.get("run", "") for s in jobs["list"]["steps"])
+    assert jobs["cell"]["strategy"]["fail-fast"] is False
+    assert "fromJSON(needs.list.outputs.sessions)" in jobs["cell"]["strategy"]["matrix"]["session"]
+    uploads = [s for s in jobs["cell"]["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    assert uploads and uploads[0]["if"] == "${{ always() }}"
+    assert jobs["aggregate"]["needs"] == "cell" and "always()" in jobs["aggregate"]["if"]
+    assert "repro matrix" in "".join(s.get("run", "") for s in jobs["aggregate"]["steps"])
