@@ -40,6 +40,10 @@ MAX_STEPS, LOSS_TOL, GRAD_TOL = 50, 1e-6, 1e-3
 
 SCRIPT_NAME = "lbfgs_equinox_repro.py"
 
+# repro._jax._run.contents(mlp_problem()[0], "mlp"), fixed by construction (tests check it): the
+# MLP's activations are functions, its arrays all float.
+BUILTIN_CONTENTS = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False, "problem": "mlp"}
+
 LINKS = (
     ("optax#1017", "https://github.com/google-deepmind/optax/issues/1017"),
     ("optax#1304", "https://github.com/google-deepmind/optax/issues/1304"),
@@ -241,24 +245,31 @@ try:
     env["devices"] = [str(d) for d in jax.devices()]
 except Exception as error:
     env["devices"] = ["unavailable: %s" % error]
-if CONTENTS:
-    sys.path.insert(0, CONTENTS)  # where this repro package lives
-    from repro._jax._problems import mlp_problem
-    from repro._jax._run import contents
-    env["contents"] = contents(mlp_problem()[0], "mlp")
 print("ENV-JSON " + json.dumps(env))
 """
 
 
-def environment(python=None, *, builtin_contents=False, timeout=300):
-    """python, platform, jax, jaxlib, optax, equinox, numpy and devices of `python` (a fresh process).
-    With builtin_contents, also the content flags of the built-in problem (needs repro importable)."""
-    code = "CONTENTS = %r\n" % (os.path.dirname(_HERE) if builtin_contents else "") + _ENV_PROBE
-    proc = subprocess.run([python or sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
-    for line in proc.stdout.splitlines():
+def _start_environment(python=None):
+    return subprocess.Popen([python or sys.executable, "-c", _ENV_PROBE], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _finish_environment(proc, timeout=300):
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise RuntimeError("environment probe timed out") from None
+    for line in stdout.splitlines():
         if line.startswith("ENV-JSON "):
             return json.loads(line[len("ENV-JSON "):])
-    raise RuntimeError(f"environment probe failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
+    raise RuntimeError(f"environment probe failed: {(stderr or stdout).strip()[-500:]}")
+
+
+def environment(python=None, *, timeout=300):
+    """python, platform, jax, jaxlib, optax, equinox, numpy and devices of `python` (a fresh process)."""
+    return _finish_environment(_start_environment(python), timeout)
 
 
 @dataclasses.dataclass
@@ -540,8 +551,15 @@ def render_report(script_text, *, scenario=None, mode=None, contents=None, summa
     """Run `script_text` (any standalone reproducer) with `python` in a fresh process and build the
     report around its real output. `scenario`/`mode`/`contents` (repro._jax._run.contents flags) select
     the expectation row; without them the expectation is UNKNOWN unless a generic row applies."""
-    run = run_script(script_text, python=python, timeout=timeout)
-    env = env if env is not None else environment(python)
+    probe = _start_environment(python) if env is None else None  # alongside the script: it is light
+    run = None
+    try:
+        run = run_script(script_text, python=python, timeout=timeout)
+    finally:
+        if probe is not None and run is None:
+            probe.kill()
+            probe.communicate()
+    env = env if env is not None else _finish_environment(probe)
     versions = _versions_of(env)
     outcome = outcome_from_run(run, script_text, scenario=scenario, mode=mode, versions=versions,
                                contents=contents or {})
@@ -554,9 +572,8 @@ def render_report(script_text, *, scenario=None, mode=None, contents=None, summa
 def scenario_report(scenario, mode="eager", *, python=None, timeout=300):
     """The report for one catalogue scenario on the built-in problem, run in this environment."""
     script = script_for_scenario(scenario, mode)
-    env = environment(python, builtin_contents=True)
-    return render_report(script, scenario=scenario, mode=mode, contents=env.pop("contents", None),
-                         summary=SCENARIOS[scenario], python=python, timeout=timeout, env=env)
+    return render_report(script, scenario=scenario, mode=mode, contents=dict(BUILTIN_CONTENTS),
+                         summary=SCENARIOS[scenario], python=python, timeout=timeout)
 
 
 def fence(text, lang=""):

@@ -15,6 +15,7 @@ from repro._catalogue import SCENARIOS
 from repro._expectations import expected_for
 from repro._outcome import AS_EXPECTED, classify
 from repro._report import (
+    BUILTIN_CONTENTS,
     LINKS,
     Run,
     fence,
@@ -108,10 +109,14 @@ def verdict_of(markdown):
 # --- The script is the harness's code, and nothing else ----------------------------------
 
 
-def test_budget_matches_the_harness():
+def test_budget_and_contents_match_the_harness():
     from repro import _report
     from repro._jax._run import Budget
 
+    from repro._jax._problems import mlp_problem
+    from repro._jax._run import contents
+
+    assert contents(mlp_problem()[0], "mlp") == _report.BUILTIN_CONTENTS
     budget = Budget()
     assert (_report.MAX_STEPS, _report.LOSS_TOL, _report.GRAD_TOL) == (budget.max_steps, budget.loss_tol,
                                                                       budget.grad_tol)
@@ -259,8 +264,7 @@ def test_report_script_reproduces_what_the_report_states(run_cli, tmp_path, name
         assert again.status == status, run.output
 
     # And the stated outcome agrees with the measured expectations when there are some.
-    contents = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False, "problem": "mlp"}
-    expected = expected_for(name, mode, installed_versions(), contents)
+    expected = expected_for(name, mode, installed_versions(), BUILTIN_CONTENTS)
     verdict = verdict_of(markdown)
     if expected is None:
         assert verdict == "UNKNOWN"
