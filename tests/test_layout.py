@@ -5,7 +5,7 @@ import sys
 
 HOST_MODULES = ["repro", "repro._cli", "repro._catalogue", "repro._envs", "repro._expectations",
                 "repro._isolate", "repro._matrix", "repro._aggregate", "repro._outcome", "repro._results",
-                "repro._signatures", "repro._versions", "repro._bisect", "repro._index"]
+                "repro._signatures", "repro._versions", "repro._report", "repro._bisect", "repro._index"]
 
 
 def test_host_modules_import_without_jax():
