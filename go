@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Entry point on a fresh machine: installs uv and nox when missing, then runs nox.
 #   ./go test [pytest args]    the test suite (what CI runs)
-#   ./go repro [repro args]    the main job: verdicts in the default matrix cells
+#   ./go repro [repro args]    the main job: verdicts in the default matrix cells + results/matrix.md
 set -euo pipefail
 cd "$(dirname "$0")"
 export UV_PYTHON_DOWNLOADS=never
@@ -10,6 +10,6 @@ if ! command -v uv >/dev/null 2>&1 || ! command -v nox >/dev/null 2>&1; then
 fi
 case "${1:-}" in
   test)  shift; exec nox -s tests -- "$@" ;;
-  repro) shift; exec nox -s repro -- "$@" ;;
+  repro) shift; exec nox -t default -- "$@" ;;  # default cells, then the matrix report
   *) echo "usage: ./go test [pytest args] | ./go repro [repro args]" >&2; exit 2 ;;
 esac

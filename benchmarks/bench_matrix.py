@@ -10,7 +10,8 @@ Prints, from one run:
      default virtualenv + pip, and the ratio. Both use their warm download caches.
   2. the wall time of the default matrix verdict run with warm envs: every `default` cell in
      turn, exactly what `nox -t default -- --mode jit` does per session (repro._aggregate.run_cell,
-     scenarios batched), written to a temporary folder so results/ is not touched.
+     scenarios batched, per-env XLA compilation cache), written to a temporary folder so
+     results/ is not touched. Run it twice: the first run after an env build fills the cache.
 Targets (issue 4): ratio >= 10; default matrix (>= 8 cells) <= 90 s. Figures, not assertions.
 """
 
@@ -86,10 +87,12 @@ def main(argv=None):
     args = p.parse_args(argv)
     os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
     os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    print("load average before: %.1f %.1f %.1f (2 cores, shared)" % os.getloadavg())
     if not args.no_build:
         bench_build(BY_ID[args.cell])
     if not args.no_matrix:
         bench_matrix([arg for mode in (args.mode or ["jit"]) for arg in ("--mode", mode)])
+    print("load average after: %.1f %.1f %.1f" % os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ atomically. Each row comes only from its own cell file, so rerunning one cell ch
 only that row; a cell file that cannot be read is a row saying so, never a crash.
 """
 
+import contextlib
 import datetime
 import glob
 import json
@@ -140,11 +141,37 @@ def _verdicts(python, scenarios, modes, args, versions):
     from ._isolate import run_many
     from ._results import judge, summarise
 
-    outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=args.timeout, jobs=args.jobs,
-                        python=python, batch=True)
+    with _jax_cache(python):
+        outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=args.timeout, jobs=args.jobs,
+                            python=python, batch=True)
     for o in outcomes:  # a child that died early reported no versions: they are the env's
         o.versions = o.versions or versions
     return summarise([judge(o) for o in outcomes], versions)
+
+
+@contextlib.contextmanager
+def _jax_cache(python):
+    """A persistent XLA compilation cache per env (inside it, so a rebuilt env starts empty).
+
+    Tracing, and so every error a scenario raises, still happens on each run; only compiled
+    executables are reused (the warm-matrix speed target depends on it). REPRO_JAX_CACHE=0
+    turns it off; a JAX_COMPILATION_CACHE_DIR already set is respected.
+    """
+    if os.environ.get("REPRO_JAX_CACHE", "1") == "0":
+        yield
+        return
+    env_dir = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    wanted = {"JAX_COMPILATION_CACHE_DIR": os.path.join(env_dir, ".jax-cache"),
+              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+    added = {k: v for k, v in wanted.items() if k not in os.environ}
+    if "JAX_COMPILATION_CACHE_DIR" not in added or not os.access(env_dir, os.W_OK):
+        added = {}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 # --- aggregation ---------------------------------------------------------------------------
