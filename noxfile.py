@@ -8,6 +8,8 @@
     nox -s repro matrix                every cell (crash, broken, missing and latest too), then the report
     nox -t demo                        the crash, unresolvable and missing-interpreter cells, then the report
     nox -s matrix                      aggregate results/cells/*.json into results/matrix.{md,json}
+    nox -s bisect -- --package jax --good 0.4.30 --bad 0.4.35 --scenario no_params
+                                       `repro bisect` (builds its own envs per probed version)
 
 Sessions run with python=False: the env is built by repro._envs (uv + --compile-bytecode,
 virtualenv fallback, interpreters from pyenv or PATH), the same builder bisect uses. Each
@@ -82,3 +84,11 @@ def matrix(session):
     report = aggregate("results")
     print(render_markdown(report))
     session.log("written: results/matrix.md, results/matrix.json")
+
+
+@nox.session(python=False)
+def bisect(session):
+    """`python -m repro bisect` with the arguments after --; it builds and caches its own envs."""
+    if not session.posargs:
+        session.error("usage: nox -s bisect -- --package jax --good 0.4.30 --bad 0.4.35 --scenario no_params")
+    session.run(sys.executable, "-m", "repro", "bisect", *session.posargs, external=True)

@@ -224,8 +224,10 @@ def summarise_matrix(records):
                                  "message": (r.get("outcome") or {}).get("message")} for r in bad],
             "finished": rec.get("finished"),
         })
+    default = [r for r in rows if "default" in r["tags"]]
     return {"schema": SCHEMA, "generated": _now(), "columns": [f"{s}/{m}" for s, m in columns],
-            "all_as_expected": bool(rows) and all(r["as_expected"] for r in rows), "cells": rows}
+            "all_as_expected": bool(rows) and all(r["as_expected"] for r in rows),
+            "default_as_expected": bool(default) and all(r["as_expected"] for r in default), "cells": rows}
 
 
 def _md_escape(text):
@@ -234,9 +236,13 @@ def _md_escape(text):
 
 def render_markdown(matrix):
     cols = matrix["columns"]
+    rows = matrix["cells"]
+    n_default = sum(1 for r in rows if "default" in r["tags"])
+    n_ok = sum(1 for r in rows if r["as_expected"])
     out = ["# repro matrix", "",
-           f"{len(matrix['cells'])} cells; "
-           + ("every verdict as expected." if matrix["all_as_expected"] else "NOT all as expected (see below)."),
+           f"{len(rows)} cells ({n_default} default): {n_ok} with every verdict as expected; "
+           + ("default cells all as expected." if matrix["default_as_expected"]
+              else "default cells NOT all as expected." if n_default else "no default cell."),
            "", "## Cells", "",
            "| cell | tags | status | python | jax | jaxlib | optax | equinox | as expected |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
