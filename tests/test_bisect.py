@@ -136,3 +136,17 @@ def test_real_bisect_names_the_jax_release_that_changed_the_no_params_message(ru
     assert by_version["0.4.34"]["signature"] == "ValueError:expected_none@update[jax]"
     assert by_version["0.4.34"]["installed"]["jaxlib"] == "0.4.34"  # jaxlib moved with jax
     assert data["environments"] <= 4
+
+
+@pytest.mark.parametrize("jax, family", [
+    ("0.4.31", "custom_node_mismatch"), ("0.4.33", "custom_node_mismatch"),  # bisect G1 / sweep S1
+    ("0.4.34", "expected_none"), ("0.8.0", "expected_none"), ("0.10.1", "expected_none"),  # G1, S2, G2
+    ("0.10.2", "pytree_structure_error"),  # G2
+    ("0.4.32", None),  # yanked, never probed: UNKNOWN
+])
+def test_expectations_table_has_the_bisected_no_params_boundaries(jax, family):
+    from repro._expectations import expected_for
+
+    mlp = {"problem": "mlp", "non_array_leaves": True, "int_arrays": False, "bool_arrays": False}
+    expected = expected_for("no_params", "jit", {"jax": jax, "optax": "0.2.8", "equinox": "0.13.8"}, mlp)
+    assert (expected.family if expected else None) == family
