@@ -4,6 +4,7 @@ Each cell pins (python, jax, jaxlib, optax, equinox) and carries tags:
   default  in the default run (`./go repro`, `nox -t default`)
   ci       its `tests` session is what `./go test` / .ci/run runs
   floor    the oldest supported versions (the first Optax with lbfgs)
+  boundary JAX on either side of a change the expectations encode
   latest   unpinned: resolves whatever is newest today (not default: its verdicts drift)
   crash    installs, then crashes: proves a crashing cell is reported (not default)
   broken   pins that cannot resolve: proves UNRESOLVABLE is reported (not default)
@@ -20,6 +21,7 @@ TAGS = {
     "ci": "its tests session is what ./go test and .ci/run run",
     "floor": "the oldest supported versions",
     "latest": "unpinned: whatever resolves today",
+    "boundary": "JAX on either side of a change the expectations encode",
     "crash": "installs, then the scenario processes crash",
     "broken": "pins that cannot be resolved",
     "missing": "needs an interpreter absent on this machine",
@@ -64,6 +66,15 @@ CELLS = (
          "optax 0.2.6 installed and run with the JAX/Equinox of the 0.2.5 cell"),
     Cell("optax027-py311", "3.11", _pins("0.7.2", "0.2.7", "0.13.0"), ("default",),
          "last measured JAX before the no_params message change (expected_none -> pytree_structure_error)"),
+    # JAX on both sides of each no_params message change in repro/_expectations.py
+    # (custom_node_mismatch | expected_none at 0.4.33 | 0.4.34; expected_none | pytree_structure_error
+    # at 0.10.1 | 0.10.2, whose right side is newest-py311).
+    Cell("edge-jax0433-py311", "3.11", _pins("0.4.33", "0.2.3", "0.11.4"), ("default", "boundary"),
+         "last JAX with the custom_node_mismatch message"),
+    Cell("edge-jax0434-py311", "3.11", _pins("0.4.34", "0.2.3", "0.11.10"), ("default", "boundary"),
+         "first JAX with the expected_none message (Equinox 0.11.4 fails to import with it: measured)"),
+    Cell("edge-jax0101-py311", "3.11", _pins("0.10.1", "0.2.8", "0.13.8"), ("default", "boundary"),
+         "last JAX with the expected_none message"),
     # The newest releases on each Python.
     Cell("newest-py311", "3.11", _pins("0.10.2", "0.2.8", "0.13.8"), ("default", "ci"),
          "newest JAX that supports Python 3.11"),
