@@ -93,7 +93,9 @@ class Expected:
             return "converges"
         if self.family == "not_converged":
             return "does not converge (no error raised)"
-        return f"{self.exc_type} {self.family} in {self.phase} [{self.library}]"
+        if not any((self.exc_type, self.family, self.phase, self.library)):
+            return "fails (raises or does not converge)"
+        return f"{self.exc_type or 'any error'} {self.family or '(any message)'} in {self.phase or 'any phase'} [{self.library or 'any'}]"
 
     def matches_failure(self, outcome):
         return all(
