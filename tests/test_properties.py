@@ -65,3 +65,54 @@ def test_every_scenario_matches_the_expectations(case, mode):
     note(case.source)
     found = mismatches(case, mode)
     assert not found, explain(case, mode, found)
+
+
+def test_a_wrong_expectation_fails_with_a_shrunk_module_and_a_runnable_reproducer(monkeypatch, tmp_path):
+    """Deliberately claim `seed_fix` converges: the property must fail, shrink to the smallest
+    module, and hand back a script that reproduces the real outcome on its own."""
+    from hypothesis import settings
+
+    from repro._outcome import CONVERGES
+    from repro._report import run_script
+
+    real = expected_for
+    monkeypatch.setitem(globals(), "expected_for",
+                        lambda s, m, v, c: CONVERGES if s == "seed_fix" else real(s, m, v, c))
+    monkeypatch.setitem(globals(), "REPORT_DIR", str(tmp_path))
+
+    @settings(max_examples=5, derandomize=True, database=None, deadline=None)
+    @given(case=cases())
+    def prop(case):
+        found = mismatches(case, "jit", scenarios=("seed_fix",))
+        assert not found, explain(case, "jit", found)
+
+    with pytest.raises(AssertionError) as info:
+        prop()
+    message = str(info.value)
+    assert "seed_fix: REGRESSION: expected converges" in message
+    assert "for module with float32[] (jit)" in message  # shrunk to one scalar float field
+    script = (tmp_path / "counterexample_seed_fix_jit.py").read_text()
+    assert script in message
+    assert not [line for line in script.splitlines() if line.startswith(("import repro", "from repro"))]
+    run = run_script(script, timeout=600)
+    assert run.returncode == 1
+    assert "TypeError" in run.output and "missing 3 required keyword-only arguments" in run.output
+
+
+@pytest.mark.parametrize("scenario", ["init_unfiltered", "partition_fix"])
+def test_emitted_script_shows_the_outcome_the_harness_saw(scenario):
+    """A generated module's reproducer, run alone, fails (or converges) exactly as in-process."""
+    from repro._report import outcome_from_run, run_script
+
+    case = Case("import jax\nimport jax.numpy as jnp\nimport equinox as eqx\n\n\nclass M0(eqx.Module):\n"
+                "    w: object\n    act: object\n    scale: object\n\n\n"
+                "model = M0(w=jnp.full((2,), 1.5, jnp.float32), act=jax.nn.tanh, scale=0.5)\n\n\n"
+                "def loss(m):\n    return jnp.sum((m.w - 0.5) ** 2) + 0.0 * m.act(m.scale * jnp.float32(0.3))\n\n\n"
+                "optimum = 0.0\n", "module with float32[2], callable, float", frozenset())
+    model, loss, optimum = case.build()
+    here = run_scenario(scenario, "jit", model, loss, optimum=optimum)
+    script = script_for_scenario(scenario, "jit", problem_source=case.source, problem_expr="(model, loss, optimum)")
+    there = outcome_from_run(run_script(script, timeout=600), script, scenario=scenario, mode="jit",
+                             versions=here.versions, contents=here.contents)
+    assert (there.status, there.exc_type, there.family) == (here.status, here.exc_type, here.family)
+    assert here.status == ("converged" if scenario == "partition_fix" else "error")
