@@ -130,8 +130,11 @@ NO_N = {"non_array_leaves": False}
 # (jax specifier, structure-mismatch family, what int arrays do to the is_array paths,
 #  what they do to the unfiltered paths, evidence)
 _GENERIC_CELLS = (
+    # JAX 0.4.30, unfiltered paths with int arrays: a TypeError whose text depends on the
+    # misaligned leaves' shapes ("unsupported operand" in the line search, or dot_general's
+    # shape error in update: tests/test_properties.py pins the shrunk counterexample).
     ("==0.4.30", "custom_node_mismatch", ANY_FAILURE,
-     fails("TypeError", "unsupported_operand", "linesearch", "optax"), "cell A, 60 generated modules"),
+     fails("TypeError", None, None, None), "cell A, 60 generated modules + CI property runs"),
     ("==0.10.2", "pytree_structure_error", None, None, "cell E, 40+ generated modules"),
 )
 

@@ -57,7 +57,17 @@ ARRAYS_ONLY = Case("import jax.numpy as jnp\nimport equinox as eqx\n\n\nclass M0
                    "optimum = 0.0\n", "module with float32[] only", frozenset({"float", "module"}))
 
 
+INTS_BESIDE_A_SCALAR = Case(
+    "import jax.numpy as jnp\nimport equinox as eqx\n\n\nclass M0(eqx.Module):\n    w: object\n    f0: object\n\n\n"
+    "model = M0(w=jnp.full((), 1.5, jnp.float32), f0=jnp.arange(2, dtype=jnp.int32))\n\n\n"
+    "def loss(m):\n    return jnp.sum((m.w - 0.5) ** 2) + 0.0 * jnp.sum(m.f0)\n\n\noptimum = 0.0\n",
+    "module with float32[], int32[2]", frozenset({"float", "int_array", "module"}))
+
+
 @given(case=cases(), mode=st.sampled_from(MODES))
+# An int array beside a float scalar: on JAX 0.4.30 the unfiltered paths misalign leaves and
+# die in dot_general (shape (2,) vs (1,)), not with "unsupported operand" as with equal shapes.
+@example(case=INTS_BESIDE_A_SCALAR, mode="eager")
 # Arrays only: unfiltered L-BFGS works (init/params/value_fn scenarios converge), but the
 # Adam habit still fails, because update() without params cannot compute params - old params.
 @example(case=ARRAYS_ONLY, mode="jit")
@@ -90,9 +100,11 @@ def test_a_wrong_expectation_fails_with_a_shrunk_module_and_a_runnable_reproduce
         prop()
     message = str(info.value)
     assert "seed_fix: REGRESSION: expected converges" in message
-    assert "for module with float32[] (jit)" in message  # shrunk to one scalar float field
+    # Shrunk to the simplest case of either branch: one scalar float field, or a bare Linear.
+    assert "for module with float32[] (jit)" in message or "for eqx.nn Linear (jit)" in message, message[:300]
     script = (tmp_path / "counterexample_seed_fix_jit.py").read_text()
-    assert script in message
+    # The script is printed in the failure message too (pytest indents it, drops blank lines).
+    assert all(line.strip() in message for line in script.splitlines() if line.strip())
     assert not [line for line in script.splitlines() if line.startswith(("import repro", "from repro"))]
     run = run_script(script, timeout=600)
     assert run.returncode == 1
