@@ -77,7 +77,8 @@ ARRAYS_ONLY = {"non_array_leaves": False, **NO_INT_OR_BOOL}
 #   S2  repro bisect --package jax --good 0.7.2 --bad 0.10.2 --scenario all --mode jit
 #           --pin optax==0.2.8 --pin equinox==0.13.8 --every    (all 12 releases 0.7.2..0.10.2: the
 #           only change is no_params[jit], 0.10.1 -> 0.10.2)
-#   S3  the same as S2 with --mode eager: 0.7.2-0.9.0 (6 releases) probed, all equal; 0.9.0.1-0.10.2 still running
+#   S3  the same as S2 with --mode eager: 0.7.2-0.9.0.1 (7 releases) probed, all equal; the sweep was
+#       cut off before 0.9.1, so 0.9.1-0.10.1 rest on S2 (jit) and the 0.10.2 cell (eager and jit)
 # (equinox 0.11.4 does not import on jax >= 0.4.34: "jax.core.pp_eqn_rules was removed", a SKIP.)
 # Not yet probed release by release: jax 0.4.36-0.6.1, 0.6.3-0.7.1, 0.11.0-0.12.0 (claimed from
 # the cells at their ends, where every signature is equal).
