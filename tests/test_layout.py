@@ -39,4 +39,4 @@ def test_scenario_module_imports_nothing_from_repro():
         tree = ast.parse(inspect.getsource(module))
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-        assert imported <= {"contextlib", "weakref", "equinox", "jax", "jax.numpy", "numpy", "optax"}, imported
+        assert imported <= {"contextlib", "equinox", "jax", "jax.numpy", "numpy", "optax"}, imported

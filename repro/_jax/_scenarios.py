@@ -12,7 +12,6 @@ part of the call pattern that is running so a failure can say where it happened.
 """
 
 import contextlib
-import weakref
 
 import equinox as eqx
 import jax
@@ -197,22 +196,6 @@ def partition_fix(model, loss):
 # --- Driving a scenario -------------------------------------------------------------
 
 
-_MEASURERS = weakref.WeakKeyDictionary()
-
-
-def _measurer(loss, jit):
-    """value_and_grad of `loss`, jitted in jit mode; one per loss, so the scenarios run on one
-    model share a single compile of it (it measures convergence; it is not the code under test)."""
-    try:
-        cached = _MEASURERS.setdefault(loss, {})
-    except TypeError:  # not weak-referenceable: no sharing
-        cached = {}
-    if jit not in cached:
-        value_and_grad = eqx.filter_value_and_grad(loss)
-        cached[jit] = eqx.filter_jit(value_and_grad) if jit else value_and_grad
-    return cached[jit]
-
-
 def solve(scenario, model, loss, *, jit, max_steps, loss_tol, grad_tol, optimum=None):
     """Run `scenario` until converged or `max_steps`; return a dict of what happened.
 
@@ -221,9 +204,9 @@ def solve(scenario, model, loss, *, jit, max_steps, loss_tol, grad_tol, optimum=
     Exceptions propagate; `current_phase()` then says where.
     """
     init, step = scenario(model, loss)
-    value_and_grad = _measurer(loss, jit)
+    value_and_grad = eqx.filter_value_and_grad(loss)
     if jit:
-        init, step = eqx.filter_jit(init), eqx.filter_jit(step)
+        init, step, value_and_grad = eqx.filter_jit(init), eqx.filter_jit(step), eqx.filter_jit(value_and_grad)
 
     def measure(model):
         with phase("loss"):
