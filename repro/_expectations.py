@@ -80,8 +80,14 @@ ARRAYS_ONLY = {"non_array_leaves": False, **NO_INT_OR_BOOL}
 #   S3  the same as S2 with --mode eager: 0.7.2-0.9.0.1 (7 releases) probed, all equal; the sweep was
 #       cut off before 0.9.1, so 0.9.1-0.10.1 rest on S2 (jit) and the 0.10.2 cell (eager and jit)
 # (equinox 0.11.4 does not import on jax >= 0.4.34: "jax.core.pp_eqn_rules was removed", a SKIP.)
-# Not yet probed release by release: jax 0.4.36-0.6.1, 0.6.3-0.7.1, 0.11.0-0.12.0 (claimed from
-# the cells at their ends, where every signature is equal).
+#   S4  repro bisect --package jax --good 0.4.35 --bad 0.4.38 --scenario all --mode jit
+#           --pin optax==0.2.4 --pin equinox==0.11.10 --every    (0.4.35-0.4.38: all 8 equal)
+#   S5  repro bisect --package jax --good 0.4.38 --bad 0.6.2 --scenario all --mode jit
+#           --pin optax==0.2.5 --pin equinox==0.12.2 --every     (0.4.38-0.6.2, 8 releases: all equal)
+#   D1  repro bisect --by-date 2024-10-01..2024-11-15 --scenario no_params: first changed day
+#           2024-10-04 (jax 0.4.33 -> 0.4.34), confirming G1 with unpinned optax/equinox
+# Not yet probed release by release: jax 0.6.3-0.7.1 and 0.11.0-0.12.0 (claimed from the cells
+# at their ends, where every signature is equal), and 0.4.36-0.6.2 in eager mode.
 ROWS = (
     # no_params: optax's tree_sub(params=None, state.params) -- JAX's wording is what changes.
     Row(("no_params",), _within(jax=">=0.4.30,<=0.4.33,!=0.4.32"), fails("ValueError", "custom_node_mismatch", "update", "jax"),
