@@ -6,7 +6,8 @@
 
 Prints, from one run:
   1. the time to build one cell's env from scratch (same pins, project + test extra) with uv
-     (`uv venv` + `uv pip install --compile-bytecode`, what the sessions use) and with nox's
+     (`uv venv` + `uv pip install`, bytecode written lazily on first import: what the sessions
+     use) and with nox's
      default virtualenv + pip, and the ratio. Both use their warm download caches.
   2. the wall time of the default matrix verdict run with warm envs: every `default` cell in
      turn, exactly what `nox -t default -- --mode jit` does per session (repro._aggregate.run_cell,

@@ -2,7 +2,10 @@
 
 Shared by the noxfile, `repro bisect` and the benchmarks: one way to find an interpreter,
 one way to build an env, one cache rule. uv is used where present (about 10x faster than
-pip here), with `--compile-bytecode` because this machine sets PYTHONDONTWRITEBYTECODE;
+pip here). This machine sets PYTHONDONTWRITEBYTECODE, so a venv would re-compile every module
+on every import; instead of compiling all of jax at install (`--compile-bytecode`, most of
+the build time), each env gets a `.pth` hook that lets Python write bytecode as modules are
+first imported: only what is used gets compiled, once;
 virtualenv + pip is the fallback. Interpreters come from pyenv or PATH, never downloaded.
 """
 
@@ -98,7 +101,7 @@ def build_env(path, interpreter, requirements, *, backend=None, project=True, ex
     install = reqs + (["-e", ROOT] if project else [])
     if backend == "uv":
         steps = [["uv", "venv", "-q", "--python", interpreter, path],
-                 ["uv", "pip", "install", "-q", "--compile-bytecode", "--python", env_python(path), *install]
+                 ["uv", "pip", "install", "-q", "--python", env_python(path), *install]
                  + (["--exclude-newer", exclude_newer] if exclude_newer else [])]
     else:
         steps = [[interpreter, "-m", "virtualenv", "-q", path] if _has_virtualenv(interpreter)
@@ -115,9 +118,20 @@ def build_env(path, interpreter, requirements, *, backend=None, project=True, ex
         if proc.returncode != 0:
             return EnvResult(False, path, "", time.perf_counter() - start, False,
                              reason=_last_words(proc.stderr or proc.stdout), log="\n".join(log))
+    _write_bytecode_lazily(path)
     with open(stamp, "w") as f:
         json.dump({"key": key, "requirements": reqs, "interpreter": interpreter, "backend": backend}, f)
     return EnvResult(True, path, env_python(path), time.perf_counter() - start, False, log="\n".join(log))
+
+
+_PTH = "repro_write_bytecode.pth"
+
+
+def _write_bytecode_lazily(path):
+    """Drop a .pth hook so this env's Python writes .pyc files despite PYTHONDONTWRITEBYTECODE."""
+    for site in glob.glob(os.path.join(path, "lib", "python*", "site-packages")):
+        with open(os.path.join(site, _PTH), "w") as f:
+            f.write("import sys; sys.dont_write_bytecode = False\n")
 
 
 def _has_virtualenv(interpreter):
