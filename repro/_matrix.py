@@ -58,14 +58,14 @@ def _pins(jax, optax, equinox, jaxlib=None):
 CELLS = (
     # One cell per Optax minor release 0.2.3-0.2.8, each with a JAX/Equinox it works with.
     Cell("floor-py311", "3.11", _pins("0.4.30", "0.2.3", "0.11.4"), ("default", "floor", "ci"),
-         "first Optax with lbfgs; last JAX before the no_params message change"),
+         "first Optax with lbfgs; the oldest supported versions"),
     Cell("optax024-py311", "3.11", _pins("0.4.35", "0.2.4", "0.11.10"), ("default",),
          "first JAX after the no_params message change (custom_node_mismatch -> expected_none)"),
     Cell("optax025-py311", "3.11", _pins("0.6.2", "0.2.5", "0.12.2")),
     Cell("optax026-py311", "3.11", _pins("0.6.2", "0.2.6", "0.12.2"), ("default",),
          "optax 0.2.6 installed and run with the JAX/Equinox of the 0.2.5 cell"),
     Cell("optax027-py311", "3.11", _pins("0.7.2", "0.2.7", "0.13.0"), ("default",),
-         "last measured JAX before the no_params message change (expected_none -> pytree_structure_error)"),
+         "Optax 0.2.7 with the Equinox 0.13.0 that still allows JAX 0.7.x"),
     # JAX on both sides of each no_params message change in repro/_expectations.py
     # (custom_node_mismatch | expected_none at 0.4.33 | 0.4.34; expected_none | pytree_structure_error
     # at 0.10.1 | 0.10.2, whose right side is newest-py311).
