@@ -65,7 +65,7 @@ CELLS = (
     Cell("optax026-py311", "3.11", _pins("0.6.2", "0.2.6", "0.12.2"), ("default",),
          "optax 0.2.6 installed and run with the JAX/Equinox of the 0.2.5 cell"),
     Cell("optax027-py311", "3.11", _pins("0.7.2", "0.2.7", "0.13.0"), ("default",),
-         "Optax 0.2.7 with the Equinox 0.13.0 that still allows JAX 0.7.x"),
+         "Optax 0.2.7, verified with JAX 0.7.2 and Equinox 0.13.0"),
     # JAX on both sides of each no_params message change in repro/_expectations.py
     # (custom_node_mismatch | expected_none at 0.4.33 | 0.4.34; expected_none | pytree_structure_error
     # at 0.10.1 | 0.10.2, whose right side is newest-py311).
