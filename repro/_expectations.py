@@ -86,7 +86,11 @@ ARRAYS_ONLY = {"non_array_leaves": False, **NO_INT_OR_BOOL}
 #           --pin optax==0.2.5 --pin equinox==0.12.2 --every     (0.4.38-0.6.2, 8 releases: all equal)
 #   D1  repro bisect --by-date 2024-10-01..2024-11-15 --scenario no_params: first changed day
 #           2024-10-04 (jax 0.4.33 -> 0.4.34), confirming G1 with unpinned optax/equinox
-# Not yet probed release by release: jax 0.6.3-0.7.1 and 0.11.0-0.12.0 (claimed from the cells
+#   S6  repro bisect --package jax --good 0.6.2 --bad 0.7.2 --scenario all --mode jit
+#           --pin optax==0.2.5 --pin equinox==0.12.2 --every    (0.7.1, 0.7.2 equal to 0.6.2; jax 0.7.0
+#           CRASHES every scenario process with Equinox 0.12.2 too, not only with 0.13.0 -- the
+#           harness reports that as the CRASH verdict whatever the row says)
+# Not yet probed release by release: jax 0.11.0-0.12.0 (claimed from the cells
 # at their ends, where every signature is equal), and 0.4.36-0.6.2 in eager mode.
 ROWS = (
     # no_params: optax's tree_sub(params=None, state.params) -- JAX's wording is what changes.
