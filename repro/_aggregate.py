@@ -28,7 +28,7 @@ import sys
 import time
 
 from ._catalogue import UsageError
-from ._results import write_json_atomic
+from ._results import write_json_atomic, write_text_atomic
 
 SCHEMA = 1
 RESULTS = "results"
@@ -138,15 +138,11 @@ def _import_error(python):
 
 
 def _verdicts(python, scenarios, modes, args, versions):
-    from ._isolate import run_many
-    from ._results import judge, summarise
+    from ._results import run_here
 
     with _jax_cache(python):
-        outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=args.timeout, jobs=args.jobs,
-                            python=python, batch=True)
-    for o in outcomes:  # a child that died early reported no versions: they are the env's
-        o.versions = o.versions or versions
-    return summarise([judge(o) for o in outcomes], versions)
+        return run_here(scenarios, modes, timeout=args.timeout, jobs=args.jobs, python=python, batch=True,
+                        versions=versions)
 
 
 @contextlib.contextmanager
@@ -287,22 +283,8 @@ def aggregate(results=RESULTS):
     records = load_cells(os.path.join(results, "cells"))
     matrix = summarise_matrix(records)
     write_json_atomic(os.path.join(results, "matrix.json"), matrix)
-    _write_text_atomic(os.path.join(results, "matrix.md"), render_markdown(matrix))
+    write_text_atomic(os.path.join(results, "matrix.md"), render_markdown(matrix))
     return matrix
-
-
-def _write_text_atomic(path, text):
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".md")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def cmd_matrix(argv):

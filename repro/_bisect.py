@@ -12,7 +12,6 @@ The search (`search`) and the sweep (`sweep`) take any oracle `version -> Probe`
 logic is tested with a fake oracle and used with `EnvOracle` for real.
 """
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -333,6 +332,8 @@ def _result_json(result, **extra):
 # --------------------------------------------------------------------------- commands
 
 def _bisect_parser():
+    from ._cli import _Parser
+
     p = _Parser(prog="repro bisect",
                 description="Find the first released version whose outcome signature differs from the good end's.")
     p.add_argument("--package", help="package to move: jax, jaxlib, optax or equinox (not with --by-date)")
@@ -353,11 +354,6 @@ def _bisect_parser():
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
 
 
 def _scenarios_and_modes(args):
@@ -420,6 +416,8 @@ def cmd_bisect(argv):
 
 
 def _diff_parser():
+    from ._cli import _Parser
+
     p = _Parser(prog="repro diff", description="Run every scenario under two version sets; print what differs.")
     p.add_argument("--a", required=True, metavar="PINS", help="e.g. jax==0.4.30,optax==0.2.3,equinox==0.11.4")
     p.add_argument("--b", required=True, metavar="PINS", help="e.g. jax==0.4.35,optax==0.2.4,equinox==0.11.10")
@@ -432,7 +430,6 @@ def _diff_parser():
 
 
 def cmd_diff(argv):
-    from ._isolate import run_batch
     from ._results import judge
 
     args = _diff_parser().parse_args(argv)

@@ -33,11 +33,13 @@ def summarise(rows, versions):
     }
 
 
-def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False):
-    """Run each (scenario, mode) isolated in this environment and judge it."""
+def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False, versions=None):
+    """Run each (scenario, mode) isolated (in this env, or `python`'s) and judge it.
+
+    `versions`: the env's, used for a child that died before reporting its own."""
     outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=timeout, jobs=jobs, python=python,
                         batch=batch)
-    versions = next((o.versions for o in outcomes if o.versions), None) or installed_versions()
+    versions = next((o.versions for o in outcomes if o.versions), None) or versions or installed_versions()
     for o in outcomes:  # a crashed child may not have reported versions: they are this env's
         o.versions = o.versions or versions
     return summarise([judge(o) for o in outcomes], versions)
@@ -65,15 +67,19 @@ def render_table(result):
     return "\n".join(out)
 
 
-def write_json_atomic(path, data):
-    """Write JSON so a reader never sees a half-written file (temp file + rename)."""
+def write_text_atomic(path, text):
+    """Write so a reader never sees a half-written file (temp file + rename)."""
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=str)
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path, data):
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))
