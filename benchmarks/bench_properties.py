@@ -1,12 +1,17 @@
-"""Benchmark: generated examples per minute through every scenario, in this environment.
+"""Benchmark: generated examples per minute through every scenario, in one environment.
 
-    python benchmarks/bench_properties.py [--examples 20] [--python PATH]
+    python benchmarks/bench_properties.py [--examples 20] [--python PATH] [--workers N]
 
-Runs the property test's workload (Hypothesis `cases()`, every scenario, mode drawn per
-example, derandomized like the `ci` profile) in a fresh process twice: cold (empty XLA
-compilation cache) and warm (the same examples again with JAX's persistent cache filled by
-the first run). Prints examples/min for both and the share of time per scenario. Figures,
-not assertions: the target is >= 30 examples/min on the 2-core reference machine.
+Runs the property test's workload -- Hypothesis `cases()`, every scenario, mode drawn per
+example, derandomized like the `ci` profile, scenarios spread over `repro._isolate.Workers`
+exactly as tests/test_properties.py does -- three times, each in a fresh process:
+
+- cold:     N workers (default: one per core), empty persistent XLA compilation cache;
+- warm:     the same examples again, with the cache the cold run filled;
+- 1 worker: cold again with a single worker, to show what the parallelism buys.
+
+Prints examples/min for each and the ratios. Figures, not assertions: the target is
+>= 30 examples/min on the 2-core reference machine.
 """
 
 import argparse
@@ -17,51 +22,76 @@ import sys
 import tempfile
 
 WORKER = r"""
-import json, os, sys, time
-import jax
+import json, sys, time
 from hypothesis import HealthCheck, given, settings, strategies as st
 from repro._catalogue import MODES, SCENARIOS
-from repro._jax._run import run_scenario
+from repro._isolate import Workers
 from repro.strategies import cases
-seconds = {s: 0.0 for s in SCENARIOS}
-count = [0]
 
-@settings(max_examples=int(sys.argv[1]), derandomize=True, database=None, deadline=None,
+examples, count, seconds = int(sys.argv[1]), int(sys.argv[2]), {s: 0.0 for s in SCENARIOS}
+statuses = []
+
+@settings(max_examples=examples, derandomize=True, database=None, deadline=None,
           suppress_health_check=list(HealthCheck))
 @given(cases(), st.sampled_from(MODES))
 def work(case, mode):
-    count[0] += 1
-    model, loss, optimum = case.build()
-    for name in SCENARIOS:
-        start = time.perf_counter()
-        run_scenario(name, mode, model, loss, optimum=optimum)
-        seconds[name] += time.perf_counter() - start
+    outcomes = pool.run([(case.source, name, mode) for name in SCENARIOS])
+    for o in outcomes:
+        seconds[o.scenario] += o.seconds or 0.0
+    statuses.append([(o.scenario, o.signature(), o.iterations, o.final_loss) for o in outcomes])
 
-start = time.perf_counter()
-work()
-print(json.dumps({"examples": count[0], "seconds": time.perf_counter() - start, "per_scenario": seconds}))
+with Workers(count) as pool:
+    pool.start()
+    start = time.perf_counter()
+    work()
+    elapsed = time.perf_counter() - start
+print(json.dumps({"examples": len(statuses), "seconds": elapsed, "per_scenario": seconds,
+                  "workers": count, "statuses": statuses}))
 """
 
 
-def run(python, examples, cache):
+def run(python, examples, workers, cache):
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
-    proc = subprocess.run([python, "-c", WORKER, str(examples)], capture_output=True, text=True, env=env)
+    proc = subprocess.run([python, "-c", WORKER, str(examples), str(workers)], capture_output=True, text=True,
+                          env=env)
     if proc.returncode != 0:
         sys.exit(f"bench_properties: worker failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _report_differences(results):
+    """Same examples, same versions: the runs must agree. Print where they do not."""
+    (first_label, first), *others = results.items()
+    for label, other in others:
+        for index, (a, b) in enumerate(zip(first["statuses"], other["statuses"])):
+            if a != b:
+                diff = [(x, y) for x, y in zip(a, b) if x != y]
+                print(f"note: example {index} differs between {first_label} and {label}: {diff[:2]}")
+                break
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=20)
     parser.add_argument("--python", default=sys.executable, help="interpreter of the env to measure")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    results = {}
     with tempfile.TemporaryDirectory(prefix="repro-bench-cache-") as cache:
-        results = {"cold": run(args.python, args.examples, cache), "warm": run(args.python, args.examples, cache)}
+        results["cold"] = run(args.python, args.examples, args.workers, cache)
+        results["warm"] = run(args.python, args.examples, args.workers, cache)
+    with tempfile.TemporaryDirectory(prefix="repro-bench-cache-") as cache:
+        results["1 worker"] = run(args.python, args.examples, 1, cache)
+    rates = {}
     for label, r in results.items():
-        rate = 60 * r["examples"] / r["seconds"]
-        print(f"{label:5}  {r['examples']} examples in {r['seconds']:.1f} s  = {rate:.1f} examples/min")
+        rates[label] = 60 * r["examples"] / r["seconds"]
+        busy = sum(r["per_scenario"].values()) / (r["seconds"] * r["workers"])
+        print(f"{label:8}  {r['workers']} worker(s)  {r['examples']} examples in {r['seconds']:.1f} s"
+              f"  = {rates[label]:.1f} examples/min  (workers busy {100 * busy:.0f}%)")
+    print(f"ratios: {args.workers} workers / 1 worker (cold) = {rates['cold'] / rates['1 worker']:.2f}x, "
+          f"warm / cold = {rates['warm'] / rates['cold']:.2f}x")
+    _report_differences(results)
     per = results["cold"]["per_scenario"]
     total = sum(per.values()) or 1.0
     print("cold time per scenario: " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in

@@ -147,21 +147,11 @@ def _verdicts(python, scenarios, modes, args, versions):
 
 @contextlib.contextmanager
 def _jax_cache(python):
-    """A persistent XLA compilation cache per env (inside it, so a rebuilt env starts empty).
+    """Run children with a persistent XLA compilation cache in the env (`jax_cache_env`):
+    the warm-matrix speed target depends on it. REPRO_JAX_CACHE=0 turns it off."""
+    from ._isolate import jax_cache_env
 
-    Tracing, and so every error a scenario raises, still happens on each run; only compiled
-    executables are reused (the warm-matrix speed target depends on it). REPRO_JAX_CACHE=0
-    turns it off; a JAX_COMPILATION_CACHE_DIR already set is respected.
-    """
-    if os.environ.get("REPRO_JAX_CACHE", "1") == "0":
-        yield
-        return
-    env_dir = os.path.dirname(os.path.dirname(os.path.abspath(python)))
-    wanted = {"JAX_COMPILATION_CACHE_DIR": os.path.join(env_dir, ".jax-cache"),
-              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
-    added = {k: v for k, v in wanted.items() if k not in os.environ}
-    if "JAX_COMPILATION_CACHE_DIR" not in added or not os.access(env_dir, os.W_OK):
-        added = {}
+    added = jax_cache_env(python)
     os.environ.update(added)
     try:
         yield

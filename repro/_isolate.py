@@ -1,11 +1,13 @@
 """Run scenarios in child processes so a segfault or hang is recorded, not fatal. No JAX.
 
-The child prints each Outcome as JSON behind RESULT_MARKER as soon as it has it. Two ways
+The child prints each Outcome as JSON behind RESULT_MARKER as soon as it has it. Three ways
 to use children:
 - `run_isolated`: one child per scenario (the CLI default).
 - `run_batch`: one child runs many scenarios (one JAX import, shared warm-up); if it
   crashes or hangs, the scenario it was on is recorded as CRASH/TIMEOUT and a fresh child
   carries on with the rest, so nothing already measured is lost and nothing is skipped.
+- `Workers`: long-lived children that run generated cases (source code) on demand, in
+  parallel; the property tests and their benchmark use them.
 A child killed by a signal after reporting (e.g. a crash at exit) keeps its results, each
 marked as a crash with what it printed.
 """
@@ -49,9 +51,9 @@ def _describe_exit(returncode):
 class _Child:
     """A child process whose stdout lines arrive on a queue (so waits can time out)."""
 
-    def __init__(self, pairs, python, env):
-        cmd = [python or sys.executable, "-m", "repro._jax._child", *[f"{s}:{m}" for s, m in pairs]]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    def __init__(self, args, python, env, stdin=None):
+        cmd = [python or sys.executable, "-m", "repro._jax._child", *args]
+        self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env={**os.environ, **(env or {})}, start_new_session=True)
         self.lines, self.stderr, self.printed = queue.Queue(), [], []
         threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines), daemon=True).start()
@@ -100,7 +102,7 @@ def run_batch(pairs, *, timeout, python=None, env=None):
     pairs, results = list(pairs), []
     while len(results) < len(pairs):
         todo = pairs[len(results):]
-        child, got = _Child(todo, python, env), []
+        child, got = _Child([f"{s}:{m}" for s, m in todo], python, env), []
         try:
             while len(got) < len(todo):
                 data = child.next_result(timeout)
@@ -151,3 +153,139 @@ def run_many(pairs, *, timeout, jobs=2, python=None, batch=False):
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_isolated, s, m, timeout=timeout, python=python) for s, m in pairs]
         return [f.result() for f in futures]
+
+
+def jax_cache_env(python=None):
+    """Env vars for a persistent XLA compilation cache inside `python`'s env (so a rebuilt env
+    starts empty); {} if REPRO_JAX_CACHE=0, if JAX_COMPILATION_CACHE_DIR is already set, or if
+    the env is not writable.
+
+    Tracing, and so every error a scenario raises, still happens on each run; only compiled
+    executables of identical programs are reused.
+    """
+    if os.environ.get("REPRO_JAX_CACHE", "1") == "0" or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return {}
+    env_dir = os.path.dirname(os.path.dirname(os.path.abspath(python or sys.executable)))
+    if not os.access(env_dir, os.W_OK):
+        return {}
+    return {"JAX_COMPILATION_CACHE_DIR": os.path.join(env_dir, ".jax-cache"),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
+def default_workers():
+    """REPRO_WORKERS, else one worker per core."""
+    value = os.environ.get("REPRO_WORKERS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
+
+
+class Workers:
+    """Long-lived scenario workers (`python -m repro._jax._child --serve`), one per core.
+
+    `run(jobs)` takes (source, scenario, mode) triples, where `source` is standalone case
+    code defining model, loss and optimum, spreads them over the workers and returns their
+    Outcomes in input order. Each worker imports JAX once and keeps its caches warm across
+    jobs; all share one persistent compilation cache (`jax_cache_env`). A worker that
+    crashes or hangs costs only the job it was on (recorded as CRASH or TIMEOUT with what
+    it printed); a fresh worker takes its place.
+
+    Jobs start longest-expected first (by the mean seconds each (scenario, mode) has taken
+    so far, unseen ones first), so a long job does not start last and leave a worker idle.
+    """
+
+    def __init__(self, count=None, *, timeout=600, start_timeout=300, python=None, env=None):
+        self.count, self.timeout, self.python = count or default_workers(), timeout, python
+        self.start_timeout = start_timeout  # importing JAX into a cold env can take a while
+        self.env = {**jax_cache_env(python), **(env or {})}
+        self._slots = [None] * self.count
+        self._seconds = {}  # (scenario, mode) -> (total seconds, runs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def start(self):
+        """Start every worker and wait until each has imported JAX (so later timings are work)."""
+        for slot in range(self.count):
+            self._spawn(slot)
+        return self
+
+    def _spawn(self, slot):
+        if self._slots[slot] is None:
+            child = _Child(["--serve"], self.python, self.env, stdin=subprocess.PIPE)
+            try:
+                ready = child.next_result(self.start_timeout)
+            except queue.Empty:
+                ready = None
+            if ready != {}:
+                child.kill()
+                child.finish()
+                raise RuntimeError(f"a scenario worker did not start: {child.output()}")
+            self._slots[slot] = child
+        return self._slots[slot]
+
+    def close(self):
+        for index, child in enumerate(self._slots):
+            if child is not None:
+                child.proc.stdin.close()
+                try:
+                    child.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.finish()
+                self._slots[index] = None
+
+    def run(self, jobs):
+        jobs = list(jobs)
+        todo = queue.SimpleQueue()
+        for index in sorted(range(len(jobs)), key=lambda i: -self._expected_seconds(jobs[i][1:])):
+            todo.put(index)
+        results = [None] * len(jobs)
+
+        def drain(slot):
+            while True:
+                try:
+                    index = todo.get_nowait()
+                except queue.Empty:
+                    return
+                results[index] = self._ask(slot, *jobs[index])
+
+        threads = [threading.Thread(target=drain, args=(slot,)) for slot in range(min(self.count, len(jobs)))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for job, outcome in zip(jobs, results):
+            total, runs = self._seconds.get(job[1:], (0.0, 0))
+            self._seconds[job[1:]] = (total + (outcome.seconds or 0.0), runs + 1)
+        return results
+
+    def _expected_seconds(self, key):
+        total, runs = self._seconds.get(key, (0.0, 0))
+        return total / runs if runs else float("inf")
+
+    def _ask(self, slot, source, scenario, mode):
+        try:
+            child = self._spawn(slot)
+        except RuntimeError as error:
+            return Outcome(scenario, mode, "crash", message=str(error).splitlines()[0], output=str(error))
+        try:
+            child.proc.stdin.write(json.dumps({"source": source, "scenario": scenario, "mode": mode}) + "\n")
+            child.proc.stdin.flush()
+            data = child.next_result(self.timeout)
+        except BrokenPipeError:
+            data = None
+        except queue.Empty:
+            child.kill()
+            child.finish()
+            self._slots[slot] = None
+            return Outcome(scenario, mode, "timeout", message=f"no result within {self.timeout:g} s",
+                           output=child.output())
+        if data is not None:
+            return Outcome.from_dict(data)
+        child.kill()  # it closed its output: it is dead or dying
+        returncode = child.finish()
+        self._slots[slot] = None
+        return Outcome(scenario, mode, "crash", returncode=returncode,
+                       message=f"{_describe_exit(returncode)} without a result", output=child.output())

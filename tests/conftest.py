@@ -18,6 +18,15 @@ def run_cli():
     return run
 
 
+@pytest.fixture(scope="session")
+def workers():
+    """Scenario worker processes for generated cases (repro._isolate.Workers), one per core."""
+    from repro._isolate import Workers
+
+    with Workers() as pool:
+        yield pool
+
+
 # Hypothesis profiles, chosen by REPRO_HYPOTHESIS_PROFILE (default: ci).
 #   ci        derandomized, bounded, no deadline, no example database writes (CI, .ci/run)
 #   dev       random, small, remembers failures in .hypothesis/ (local iteration)

@@ -40,3 +40,50 @@ def test_batch_and_single_process_runs_agree():
     single = run_many(pairs, timeout=300, jobs=2)
     batched = run_many(pairs, timeout=300, jobs=1, batch=True)
     assert [o.signature() for o in single] == [o.signature() for o in batched]
+
+
+# --- Workers: long-lived processes for generated cases (the property tests use them) --------
+
+CASE = ("import jax.numpy as jnp\nimport equinox as eqx\n\n\nclass M0(eqx.Module):\n    w: object\n\n\n"
+        "model = M0(w=jnp.full((2,), 1.5, jnp.float32))\n\n\ndef loss(m):\n    return jnp.sum((m.w - 0.5) ** 2)\n\n\n"
+        "optimum = 0.0\n")
+
+
+def test_workers_keep_order_and_carry_on_past_a_crash_and_a_hang():
+    from repro._isolate import Workers
+
+    jobs = [(CASE, "seed_fix", "jit"), (CASE, "_crash", "eager"), (CASE, "partition_fix", "jit"),
+            (CASE, "_hang", "eager"), (CASE, "no_params", "eager")]
+    with Workers(2, timeout=15) as workers:
+        outcomes = workers.run(jobs)
+        again = workers.run([(CASE, "seed_fix_no_linesearch", "jit")])  # dead workers were replaced
+    assert [(o.scenario, o.mode) for o in outcomes] == [(s, m) for _, s, m in jobs]
+    assert [o.status for o in outcomes] == ["error", "crash", "converged", "timeout", "error"]
+    assert outcomes[0].family == "missing_linesearch_args"
+    assert outcomes[1].returncode == -11 and "SIGSEGV" in outcomes[1].message
+    assert "15 s" in outcomes[3].message
+    assert again[0].status == "converged"
+
+
+def test_a_case_that_does_not_build_is_an_error_in_build_not_a_dead_worker():
+    from repro._isolate import Workers
+
+    with Workers(1, timeout=60) as workers:
+        broken, fine = workers.run([("model = undefined_name\n", "partition_fix", "jit"), (CASE, "partition_fix", "jit")])
+    assert (broken.status, broken.exc_type, broken.phase) == ("error", "NameError", "build")
+    assert fine.status == "converged"
+
+
+def test_workers_share_a_compilation_cache_inside_the_env(monkeypatch, tmp_path):
+    from repro._isolate import jax_cache_env
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.delenv("REPRO_JAX_CACHE", raising=False)
+    python = tmp_path / "env" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    assert jax_cache_env(str(python))["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "env" / ".jax-cache")
+    monkeypatch.setenv("REPRO_JAX_CACHE", "0")
+    assert jax_cache_env(str(python)) == {}
+    monkeypatch.setenv("REPRO_JAX_CACHE", "1")
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "mine"))
+    assert jax_cache_env(str(python)) == {}  # the user's own setting wins

@@ -5,6 +5,11 @@ expectations table predicts for the installed versions and the module's contents
 the fixes must converge. On a mismatch the failure message carries a standalone
 reproducer script for the (shrunk) module and first disagreeing scenario, also written to
 repro-reports/.
+
+The scenarios run in `repro._isolate.Workers`: one long-lived process per core, sharing a
+persistent XLA compilation cache. That is what makes the run fast enough (see
+benchmarks/bench_properties.py), and a segfault in one scenario becomes a CRASH verdict
+on that example instead of killing pytest.
 """
 
 import os
@@ -23,11 +28,9 @@ from repro.strategies import Case, cases
 REPORT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "repro-reports")
 
 
-def mismatches(case, mode, scenarios=tuple(SCENARIOS)):
-    model, loss, optimum = case.build()
+def mismatches(workers, case, mode, scenarios=tuple(SCENARIOS)):
     found = []
-    for name in scenarios:
-        outcome = run_scenario(name, mode, model, loss, optimum=optimum)
+    for name, outcome in zip(scenarios, workers.run([(case.source, name, mode) for name in scenarios])):
         expected = expected_for(name, mode, outcome.versions, outcome.contents)
         verdict = classify(expected, outcome)
         note(f"{name}: {verdict} ({outcome.signature()}) expected {expected.describe() if expected else None}")
@@ -71,13 +74,13 @@ INTS_BESIDE_A_SCALAR = Case(
 # Arrays only: unfiltered L-BFGS works (init/params/value_fn scenarios converge), but the
 # Adam habit still fails, because update() without params cannot compute params - old params.
 @example(case=ARRAYS_ONLY, mode="jit")
-def test_every_scenario_matches_the_expectations(case, mode):
+def test_every_scenario_matches_the_expectations(workers, case, mode):
     note(case.source)
-    found = mismatches(case, mode)
+    found = mismatches(workers, case, mode)
     assert not found, explain(case, mode, found)
 
 
-def test_a_wrong_expectation_fails_with_a_shrunk_module_and_a_runnable_reproducer(monkeypatch, tmp_path):
+def test_a_wrong_expectation_fails_with_a_shrunk_module_and_a_runnable_reproducer(workers, monkeypatch, tmp_path):
     """Deliberately claim `seed_fix` converges: the property must fail, shrink to the smallest
     module, and hand back a script that reproduces the real outcome on its own."""
     from hypothesis import settings
@@ -93,7 +96,7 @@ def test_a_wrong_expectation_fails_with_a_shrunk_module_and_a_runnable_reproduce
     @settings(max_examples=5, derandomize=True, database=None, deadline=None)
     @given(case=cases())
     def prop(case):
-        found = mismatches(case, "jit", scenarios=("seed_fix",))
+        found = mismatches(workers, case, "jit", scenarios=("seed_fix",))
         assert not found, explain(case, "jit", found)
 
     with pytest.raises(AssertionError) as info:

@@ -1,7 +1,13 @@
-"""Entry point of an isolated scenario process: `python -m repro._jax._child NAME:MODE ...`.
+"""Entry point of an isolated scenario process.
 
-Runs the pairs in order and prints one line `RESULT_MARKER <json Outcome>` after each,
-flushed, so the parent keeps every result measured before a crash or hang.
+- `python -m repro._jax._child NAME:MODE ...` runs the pairs on the built-in problem, in
+  order, and prints one line `RESULT_MARKER <json Outcome>` after each, flushed, so the
+  parent keeps every result measured before a crash or hang.
+- `python -m repro._jax._child --serve` is a long-lived worker (`repro._isolate.Workers`):
+  it reads one JSON job per stdin line, `{"source", "scenario", "mode"}` where `source`
+  defines `model`, `loss` and `optimum` (a generated case), and answers each the same way.
+  One JAX import and warm caches serve many jobs. It prints an empty result `{}` once
+  it has imported JAX, so the parent can start workers before timing anything.
 """
 
 import ctypes
@@ -10,25 +16,62 @@ import sys
 import time
 
 from .._isolate import RESULT_MARKER
+from .._outcome import Outcome
+
+
+def _self_test(name):
+    """The catalogue's `_crash` and `_hang` entries: prove the parent survives both."""
+    if name == "_crash":
+        ctypes.string_at(0)  # segfault
+    if name == "_hang":
+        time.sleep(3600)
+
+
+def _report(outcome):
+    sys.stdout.write(f"{RESULT_MARKER} {json.dumps(outcome.to_dict())}\n")
+    sys.stdout.flush()
 
 
 def main(pairs):
     problem = None
     for pair in pairs:
         name, mode = pair.split(":")
-        if name == "_crash":
-            ctypes.string_at(0)  # segfault: proves the parent records a crash
-        if name == "_hang":
-            time.sleep(3600)
+        _self_test(name)
         from ._problems import mlp_problem
         from ._run import run_scenario
 
         problem = problem or mlp_problem()
         model, loss, optimum = problem
-        outcome = run_scenario(name, mode, model, loss, optimum=optimum, problem="mlp")
-        sys.stdout.write(f"{RESULT_MARKER} {json.dumps(outcome.to_dict())}\n")
-        sys.stdout.flush()
+        _report(run_scenario(name, mode, model, loss, optimum=optimum, problem="mlp"))
+
+
+def serve(lines):
+    from ._run import build_case, run_scenario
+
+    sys.stdout.write(f"{RESULT_MARKER} {{}}\n")  # ready: JAX is imported
+    sys.stdout.flush()
+    built = {}  # the last case's source -> (model, loss, optimum): one build per case
+    for line in lines:
+        job = json.loads(line)
+        name, mode, source = job["scenario"], job["mode"], job["source"]
+        _self_test(name)
+        if source not in built:
+            built.clear()
+            try:
+                built[source] = build_case(source)
+            except Exception as error:  # a case that does not build is its own finding
+                built[source] = error
+        if isinstance(built[source], Exception):
+            error = built[source]
+            _report(Outcome(name, mode, "error", exc_type=type(error).__name__, message=str(error)[:500],
+                            phase="build"))
+            continue
+        model, loss, optimum = built[source]
+        _report(run_scenario(name, mode, model, loss, optimum=optimum))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:] == ["--serve"]:
+        serve(sys.stdin)
+    else:
+        main(sys.argv[1:])

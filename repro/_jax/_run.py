@@ -37,6 +37,13 @@ def contents(model, problem=None):
     }
 
 
+def build_case(source):
+    """Execute standalone case source (a generated module); return (model, loss, optimum)."""
+    namespace = {}
+    exec(compile(source, "<repro case>", "exec"), namespace)
+    return namespace["model"], namespace["loss"], namespace["optimum"]
+
+
 @contextlib.contextmanager
 def _unfiltered_tracebacks():
     """Keep JAX's internal frames so the raising library can be read off the traceback."""

@@ -37,9 +37,9 @@ class Case:
 
     def build(self):
         """Execute the source; return (model, loss, optimum)."""
-        namespace = {}
-        exec(compile(self.source, "<repro case>", "exec"), namespace)
-        return namespace["model"], namespace["loss"], namespace["optimum"]
+        from ._run import build_case
+
+        return build_case(self.source)
 
     def __repr__(self):  # what Hypothesis prints for a falsifying example
         return f"Case({self.description!r})"
