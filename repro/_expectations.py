@@ -132,43 +132,63 @@ ROWS = (
 # misaligns the leaves and fails in assorted ways -- NaN losses that never converge, shape
 # errors, or a missing-argument error -- hence ANY_FAILURE there; modules of float arrays only
 # need no filtering at all (only `no_params` and `seed_fix` fail).
+#
+# Dtypes: float16/bfloat16 params with a float32 loss behave like float32 ones. But a loss
+# *in* float16/bfloat16 (`low_precision_loss`), or float arrays of more than one dtype
+# (`mixed_float_dtypes`), break Optax's zoom line search itself on Optax 0.2.3 (JAX 0.4.30):
+# its lax.cond branches / while body disagree on dtypes (float32 vs bfloat16), so every path
+# that reaches the line search fails -- partition_fix included -- and only `linesearch=None`
+# converges. Also seen with jax 0.4.33/optax 0.2.3 and jax 0.4.35/optax 0.2.4; jax
+# 0.6.2/optax 0.2.5 and jax 0.10.2/optax 0.2.8 converge.
 ANY_FAILURE = Expected(False)  # an exception of any kind, or no convergence
 _BOOL = fails("TypeError", "bool_dtype", "update", "jax")
 B, I, N = {"bool_arrays": True}, {"int_arrays": True, "bool_arrays": False}, {"non_array_leaves": True}
+LP, MIXED = {"low_precision_loss": True}, {"mixed_float_dtypes": True}
 PLAIN = {"non_array_leaves": False, **NO_INT_OR_BOOL}
 NO_N = {"non_array_leaves": False}
 
 # (jax specifier, structure-mismatch family, what int arrays do to the is_array paths,
-#  what they do to the unfiltered paths, evidence)
+#  what they do to the unfiltered paths, what a float16/bfloat16 loss or mixed float dtypes
+#  do to the paths that reach the line search (None: nothing), evidence)
 _GENERIC_CELLS = (
     # JAX 0.4.30, unfiltered paths with int arrays: a TypeError whose text depends on the
     # misaligned leaves' shapes ("unsupported operand" in the line search, or dot_general's
     # shape error in update: tests/test_properties.py pins the shrunk counterexample).
-    ("==0.4.30", "custom_node_mismatch", ANY_FAILURE,
-     fails("TypeError", None, None, None), "cell A, 60 generated modules + CI property runs"),
-    ("==0.10.2", "pytree_structure_error", None, None, "cell E, 40+ generated modules"),
+    ("==0.4.30", "custom_node_mismatch", ANY_FAILURE, fails("TypeError", None, None, None),
+     fails("TypeError", "control_flow_dtypes", "linesearch", "jax"),
+     "cell A, 60 generated modules + CI property runs; 40 with a float16/bfloat16 loss"),
+    ("==0.10.2", "pytree_structure_error", None, None, None,
+     "cell E, 40+ generated modules; 40 with a float16/bfloat16 loss"),
 )
 
 _IS_ARRAY_PATHS = ("seed_fix_no_linesearch", "seed_fix_value_fn")
 
 
-def _generic_rows(spec, structure, ints_filtered, ints_unfiltered, evidence):
+def _generic_rows(spec, structure, ints_filtered, ints_unfiltered, dtypes, evidence):
     v = _within(jax=spec)
     struct = fails("ValueError", structure, "update", "jax")
     ints_filtered = ints_filtered or struct
     ints_unfiltered = ints_unfiltered or struct
+
+    def low_precision(*names):  # rows for a float16/bfloat16 loss and for mixed float dtypes
+        return ((names, LP, dtypes), (names, MIXED, dtypes)) if dtypes else ()
+
     table = (
         # scenarios, contents, expectation -- first match wins
         (("no_params",), {}, struct),
+        *low_precision("partition_fix"),
         (("partition_fix",), {}, CONVERGES),
         (("seed_fix", "value_fn_full_model") + _IS_ARRAY_PATHS, B, _BOOL),
         (("seed_fix", "value_fn_full_model") + _IS_ARRAY_PATHS, I, ints_filtered),
         (("seed_fix",), {}, fails("TypeError", "missing_linesearch_args", "update", "optax")),
+        *low_precision("seed_fix_value_fn"),
         (_IS_ARRAY_PATHS, {}, CONVERGES),
         (("value_fn_full_model",), N, fails("TypeError", None, "linesearch", None)),
         (("params_unfiltered",), N, fails("TypeError", None, "update", "jax")),
         (("init_unfiltered",), N, fails("AttributeError", None, "init", None)),
         (("init_unfiltered", "params_unfiltered"), {**NO_N, **I}, ints_unfiltered),
+        (("init_unfiltered", "params_unfiltered"), {**NO_N, **B}, _BOOL),
+        *low_precision("init_unfiltered", "params_unfiltered", "value_fn_full_model"),
         (("init_unfiltered", "params_unfiltered", "value_fn_full_model"), PLAIN, CONVERGES),
     )
     return tuple(Row(names, v, expect, contents, evidence=evidence) for names, contents, expect in table)

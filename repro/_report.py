@@ -42,7 +42,9 @@ SCRIPT_NAME = "lbfgs_equinox_repro.py"
 
 # repro._jax._run.contents(mlp_problem()[0], "mlp"), fixed by construction (tests check it): the
 # MLP's activations are functions, its arrays all float.
-BUILTIN_CONTENTS = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False, "problem": "mlp"}
+BUILTIN_CONTENTS = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False,
+                    "low_precision_floats": False, "mixed_float_dtypes": False, "low_precision_loss": False,
+                    "problem": "mlp"}
 
 LINKS = (
     ("optax#1017", "https://github.com/google-deepmind/optax/issues/1017"),

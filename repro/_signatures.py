@@ -21,6 +21,7 @@ FAMILIES = (
     ("missing_linesearch_args", r"missing \d+ required keyword-only argument"),
     ("bool_dtype", r"does not accept dtype bool"),
     ("not_valid_jax_type", r"is not a valid JAX type"),
+    ("control_flow_dtypes", r"(true_fun and false_fun output|body_fun output and input) must have identical types"),
     ("not_converged", r"^did not converge"),
 )
 

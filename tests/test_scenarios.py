@@ -22,7 +22,9 @@ def test_scenario_matches_its_measured_expectation(scenario, mode):
     assert expected is not None, f"no measured expectation for {outcome.versions}"
     verdict = classify(expected, outcome)
     assert verdict in AS_EXPECTED, (verdict, expected, outcome.signature(), outcome.message, outcome.output)
-    assert outcome.contents == {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False, "problem": "mlp"}
+    assert outcome.contents == {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False,
+                                "low_precision_floats": False, "mixed_float_dtypes": False,
+                                "low_precision_loss": False, "problem": "mlp"}
     if expected.converges:
         assert outcome.iterations <= BUDGET["max_steps"]
         assert outcome.final_loss <= BUDGET["loss_tol"]  # the optimum is 0

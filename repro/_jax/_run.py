@@ -25,14 +25,25 @@ class Budget:
     grad_tol: float = 1e-3
 
 
-def contents(model, problem=None):
-    """What kinds of leaves the module holds (and which built-in problem it is, if any)."""
+def _loss_dtype(loss, model):
+    try:
+        return eqx.filter_eval_shape(loss, model).dtype
+    except Exception:  # a loss that cannot even be traced fails in the scenario itself
+        return None
+
+
+def contents(model, problem=None, loss=None):
+    """What kinds of leaves the module holds (float arrays of more than one dtype among
+    them?), whether `loss` returns float16/bfloat16, and which built-in problem it is."""
     leaves = jax.tree_util.tree_leaves(model)
     arrays = [leaf for leaf in leaves if eqx.is_array(leaf)]
     return {
         "non_array_leaves": len(arrays) < len(leaves),
         "int_arrays": any(jnp.issubdtype(a.dtype, jnp.integer) for a in arrays),
         "bool_arrays": any(a.dtype == jnp.bool_ for a in arrays),
+        "low_precision_floats": any(a.dtype in (jnp.float16, jnp.bfloat16) for a in arrays),
+        "mixed_float_dtypes": len({a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)}) > 1,
+        "low_precision_loss": loss is not None and _loss_dtype(loss, model) in (jnp.float16, jnp.bfloat16),
         "problem": problem,
     }
 
@@ -59,7 +70,7 @@ def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget(), prob
     """Run scenario `name` ("eager" or "jit" mode) and record what happened."""
     scenario = getattr(_scenarios, name)
     outcome = Outcome(scenario=name, mode=mode, status="error",
-                      versions=installed_versions(), contents=contents(model, problem))
+                      versions=installed_versions(), contents=contents(model, problem, loss))
     start = time.perf_counter()
     _scenarios._PHASE[0] = "setup"
     try:

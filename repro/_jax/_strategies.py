@@ -57,12 +57,17 @@ def _shape():
     return st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple)
 
 
+# float32 first: Hypothesis shrinks towards it. (float64 needs jax_enable_x64, off by default.)
+FLOAT_DTYPES = ("float32", "float16", "bfloat16")
+
+
 @st.composite
 def float_arrays(draw):
     shape = draw(_shape())
     start = draw(st.sampled_from([1.5, -1.0, 0.0, 2.0]))
-    return Leaf(f"jnp.full({shape!r}, {start!r}, jnp.float32)", "float",
-                "jnp.sum(({p} - 0.5) ** 2)", f"float32{list(shape)}")
+    dtype = draw(st.sampled_from(FLOAT_DTYPES))
+    return Leaf(f"jnp.full({shape!r}, {start!r}, jnp.{dtype})", "float" if dtype == "float32" else "low_precision",
+                "jnp.sum(({p} - 0.5) ** 2)", f"{dtype}{list(shape)}")
 
 
 def other_leaves():
@@ -156,14 +161,22 @@ class _Writer:
         return f"{name}({', '.join(args)})"
 
 
-def _render(first, fields, statics):
+# How the loss starts its sum: in float32 (the first, simplest choice), or from a Python
+# 0.0, so the loss takes the dtype the params promote to (bfloat16 for bfloat16 params).
+ACCUMULATORS = ("jnp.float32(0.0)", "0.0")
+
+
+def _render(first, fields, statics, accumulator=ACCUMULATORS[0]):
     w = _Writer()
     construct = w.module([("w", Node(leaf=first))] + [(f"f{i}", n) for i, n in enumerate(fields)], "m",
                          [(f"s{i}", n) for i, n in enumerate(statics)])
-    loss = "\n".join(["def loss(m):", "    total = jnp.float32(0.0)"]
+    loss = "\n".join(["def loss(m):", f"    total = {accumulator}"]
                      + [f"    total = total + {t}" for t in w.terms] + ["    return total"])
     source = "\n\n\n".join([PRELUDE.rstrip(), *reversed(w.classes)]) + f"\n\n\nmodel = {construct}\n\n\n{loss}\n\n\noptimum = 0.0\n"
-    return Case(source, "module with " + ", ".join(p for p in w.parts if p), frozenset(w.kinds))
+    described = "module with " + ", ".join(p for p in w.parts if p)
+    if accumulator != ACCUMULATORS[0]:
+        described += " (loss in the params' dtype)"
+    return Case(source, described, frozenset(w.kinds))
 
 
 @st.composite
@@ -172,7 +185,7 @@ def modules(draw, max_fields=4):
     first = draw(float_arrays())
     fields = draw(st.lists(nodes(), min_size=0, max_size=max_fields))
     statics = draw(st.lists(static_nodes(), min_size=0, max_size=2))
-    return _render(first, fields, statics)
+    return _render(first, fields, statics, draw(st.sampled_from(ACCUMULATORS)))
 
 
 # --- real eqx.nn layers ----------------------------------------------------------------
