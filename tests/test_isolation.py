@@ -87,3 +87,25 @@ def test_workers_share_a_compilation_cache_inside_the_env(monkeypatch, tmp_path)
     monkeypatch.setenv("REPRO_JAX_CACHE", "1")
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "mine"))
     assert jax_cache_env(str(python)) == {}  # the user's own setting wins
+
+
+def test_a_worker_crash_that_does_not_repeat_is_retried_once(monkeypatch):
+    """A long-running worker can die for reasons of its own; the job reruns in a fresh one."""
+    from repro._isolate import Workers
+    from repro._outcome import Outcome
+
+    calls = []
+    with Workers(1, timeout=60) as workers:
+        real = workers._ask_once
+
+        def flaky(slot, source, scenario, mode):
+            calls.append(scenario)
+            if len(calls) == 1:
+                return Outcome(scenario, mode, "crash", returncode=-11, message="killed by signal SIGSEGV")
+            return real(slot, source, scenario, mode)
+
+        monkeypatch.setattr(workers, "_ask_once", flaky)
+        (outcome,) = workers.run([(CASE, "seed_fix", "jit")])
+    assert calls == ["seed_fix", "seed_fix"]
+    assert outcome.family == "missing_linesearch_args"
+    assert "died on this job first" in outcome.output
