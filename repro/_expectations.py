@@ -6,8 +6,10 @@ closed at the newest measured release, so a new upstream release shows up as UNK
 until someone measures it (`repro bisect`, the nox matrix) and extends the row.
 
 Module contents are the flags `repro._jax._run.contents` computes:
-`non_array_leaves` (functions, Python scalars, strings… among the leaves) and
-`int_arrays` and `bool_arrays` (integer / boolean arrays among the leaves).
+`non_array_leaves` (functions, Python scalars, strings… among the leaves),
+`int_arrays` and `bool_arrays` (integer / boolean arrays among the leaves),
+`low_precision_floats` and `mixed_float_dtypes` (float16/bfloat16 arrays; float arrays of more
+than one dtype) and `low_precision_loss` (the loss itself is float16/bfloat16).
 """
 
 import dataclasses
