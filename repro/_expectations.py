@@ -158,9 +158,9 @@ _GENERIC_CELLS = (
     # shape error in update: tests/test_properties.py pins the shrunk counterexample).
     ("==0.4.30", "custom_node_mismatch", ANY_FAILURE, fails("TypeError", None, None, None),
      fails("TypeError", "control_flow_dtypes", "linesearch", "jax"),
-     "cell A, 60 generated modules + CI property runs; 40 with a float16/bfloat16 loss"),
+     "cell A, 60 generated modules + CI property runs; 40 with float16/bfloat16 leaves, 40 more with a loss in the params' dtype"),
     ("==0.10.2", "pytree_structure_error", None, None, None,
-     "cell E, 40+ generated modules; 40 with a float16/bfloat16 loss"),
+     "cell E, 40+ generated modules; 40 with float16/bfloat16 leaves, 40 more with a loss in the params' dtype"),
 )
 
 _IS_ARRAY_PATHS = ("seed_fix_no_linesearch", "seed_fix_value_fn")

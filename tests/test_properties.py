@@ -7,8 +7,8 @@ reproducer script for the (shrunk) module and first disagreeing scenario, also w
 repro-reports/.
 
 The scenarios run in `repro._isolate.Workers`: one long-lived process per core, sharing a
-persistent XLA compilation cache. That is what makes the run fast enough (see
-benchmarks/bench_properties.py), and a segfault in one scenario becomes a CRASH verdict
+persistent XLA compilation cache. That roughly doubles examples/min over one in-process run
+(figures: benchmarks/bench_properties.py), and a segfault in one scenario becomes a CRASH verdict
 on that example instead of killing pytest.
 """
 
