@@ -4,14 +4,18 @@
 
 Runs the property test's workload -- Hypothesis `cases()`, every scenario, mode drawn per
 example, derandomized like the `ci` profile, scenarios spread over `repro._isolate.Workers`
-exactly as tests/test_properties.py does -- three times, each in a fresh process:
+exactly as tests/test_properties.py does -- four times, each in a fresh process:
 
-- cold:     N workers (default: one per core), empty persistent XLA compilation cache;
-- warm:     the same examples again, with the cache the cold run filled;
-- 1 worker: cold again with a single worker, to show what the parallelism buys.
+- cold:        N workers (default: one per core), empty persistent XLA compilation cache,
+               the workers' fast-compile XLA flags (as the tests run);
+- warm:        the same examples again, with the cache the cold run filled;
+- 1 worker:    cold again with a single worker, to show what the parallelism buys;
+- default XLA: cold again without the fast-compile flags (REPRO_FAST_COMPILE=0), to show
+               what they buy and that every outcome (status, iterations, final loss) is the same.
 
-Prints examples/min for each and the ratios. Figures, not assertions: the target is
->= 30 examples/min on the 2-core reference machine.
+Prints examples/min for each, the ratios, and any example whose outcomes differ between
+runs. Figures, not assertions: the target is >= 30 examples/min, cold, on the 2-core
+reference machine.
 """
 
 import argparse
@@ -45,14 +49,15 @@ with Workers(count) as pool:
     start = time.perf_counter()
     work()
     elapsed = time.perf_counter() - start
+    flags = pool.xla_flags
 print(json.dumps({"examples": len(statuses), "seconds": elapsed, "per_scenario": seconds,
-                  "workers": count, "statuses": statuses}))
+                  "workers": count, "statuses": statuses, "xla_flags": flags}))
 """
 
 
-def run(python, examples, workers, cache):
+def run(python, examples, workers, cache, fast_compile=True):
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-           "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+           "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0", "REPRO_FAST_COMPILE": "1" if fast_compile else "0"}
     proc = subprocess.run([python, "-c", WORKER, str(examples), str(workers)], capture_output=True, text=True,
                           env=env)
     if proc.returncode != 0:
@@ -61,14 +66,23 @@ def run(python, examples, workers, cache):
 
 
 def _report_differences(results):
-    """Same examples, same versions: the runs must agree. Print where they do not."""
+    """Same examples, same versions: every run must reach the same verdicts (scenario,
+    outcome signature, iterations). Print where they do not, and how far final losses drift
+    (compiler flags may round differently in the last bits)."""
     (first_label, first), *others = results.items()
+    agree, drift = True, 0.0
     for label, other in others:
         for index, (a, b) in enumerate(zip(first["statuses"], other["statuses"])):
-            if a != b:
-                diff = [(x, y) for x, y in zip(a, b) if x != y]
+            facts_a, facts_b = [x[:3] for x in a], [x[:3] for x in b]
+            if facts_a != facts_b:
+                agree = False
+                diff = [(x, y) for x, y in zip(facts_a, facts_b) if x != y]
                 print(f"note: example {index} differs between {first_label} and {label}: {diff[:2]}")
                 break
+            drift = max([drift] + [abs(x[3] - y[3]) for x, y in zip(a, b) if x[3] is not None and y[3] is not None])
+    if agree:
+        print(f"verdicts (outcome signature, iterations) identical in all runs for all "
+              f"{len(first['statuses'])} examples; largest final-loss difference {drift:.2g}")
 
 
 def main():
@@ -83,14 +97,18 @@ def main():
         results["warm"] = run(args.python, args.examples, args.workers, cache)
     with tempfile.TemporaryDirectory(prefix="repro-bench-cache-") as cache:
         results["1 worker"] = run(args.python, args.examples, 1, cache)
+    with tempfile.TemporaryDirectory(prefix="repro-bench-cache-") as cache:
+        results["default XLA"] = run(args.python, args.examples, args.workers, cache, fast_compile=False)
     rates = {}
     for label, r in results.items():
         rates[label] = 60 * r["examples"] / r["seconds"]
         busy = sum(r["per_scenario"].values()) / (r["seconds"] * r["workers"])
-        print(f"{label:8}  {r['workers']} worker(s)  {r['examples']} examples in {r['seconds']:.1f} s"
+        print(f"{label:11}  {r['workers']} worker(s)  {r['examples']} examples in {r['seconds']:.1f} s"
               f"  = {rates[label]:.1f} examples/min  (workers busy {100 * busy:.0f}%)")
     print(f"ratios: {args.workers} workers / 1 worker (cold) = {rates['cold'] / rates['1 worker']:.2f}x, "
-          f"warm / cold = {rates['warm'] / rates['cold']:.2f}x")
+          f"warm / cold = {rates['warm'] / rates['cold']:.2f}x, "
+          f"fast-compile flags / default XLA (cold) = {rates['cold'] / rates['default XLA']:.2f}x")
+    print(f"fast-compile XLA_FLAGS: {results['cold']['xla_flags'] or '(none)'}")
     _report_differences(results)
     per = results["cold"]["per_scenario"]
     total = sum(per.values()) or 1.0

@@ -109,3 +109,62 @@ def test_a_worker_crash_that_does_not_repeat_is_retried_once(monkeypatch):
     assert calls == ["seed_fix", "seed_fix"]
     assert outcome.family == "missing_linesearch_args"
     assert "died on this job first" in outcome.output
+
+
+def test_workers_use_the_first_fast_compile_flags_this_xla_accepts(monkeypatch):
+    """XLA aborts on a flag it does not know; the workers then try the next set."""
+    from repro import _isolate
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.delenv("REPRO_FAST_COMPILE", raising=False)
+    monkeypatch.setattr(_isolate, "FAST_COMPILE_FLAGS",
+                        ("--xla_repro_no_such_flag=1", "--xla_backend_optimization_level=0", ""))
+    with _isolate.Workers(2, timeout=120) as workers:
+        assert workers.xla_flags is None  # not known before a worker has started
+        workers.start()
+        assert workers.xla_flags == "--xla_backend_optimization_level=0"
+        (outcome,) = workers.run([(CASE, "partition_fix", "jit")])
+    assert outcome.status == "converged"
+
+
+def test_user_xla_flags_and_repro_fast_compile_0_switch_the_flags_off(monkeypatch):
+    from repro._isolate import FAST_COMPILE_FLAGS, fast_compile_candidates
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.delenv("REPRO_FAST_COMPILE", raising=False)
+    assert fast_compile_candidates() == FAST_COMPILE_FLAGS
+    assert fast_compile_candidates({"XLA_FLAGS": "--xla_dump_to=/tmp/x"}) == ("--xla_dump_to=/tmp/x",)
+    monkeypatch.setenv("REPRO_FAST_COMPILE", "0")
+    assert fast_compile_candidates() == ("",)
+
+
+MLP_CASE = (
+    "import equinox as eqx\nimport jax\nimport jax.numpy as jnp\n\n"
+    "target = eqx.nn.MLP(3, 2, 4, 2, activation=jax.nn.softplus, key=jax.random.PRNGKey(1))\n"
+    "model = jax.tree_util.tree_map(lambda a: a + 0.25 if eqx.is_inexact_array(a) else a, target)\n"
+    "target = eqx.filter(target, eqx.is_inexact_array)\n\n\n"
+    "def loss(m):\n"
+    "    diffs = jax.tree_util.tree_map(lambda a, b: jnp.sum((a - b) ** 2), eqx.filter(m, eqx.is_inexact_array), target)\n"
+    "    return sum(jax.tree_util.tree_leaves(diffs)) + 0.0 * jnp.sum(m(jnp.ones(3)))\n\n\n"
+    "optimum = 0.0\n")
+
+
+def test_fast_compile_flags_do_not_change_a_verdict(monkeypatch):
+    """The flags change how XLA compiles, not what the scenarios find: same outcome
+    signatures and iterations with and without them, final losses equal to rounding."""
+    from repro._isolate import Workers
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    jobs = [(source, name, mode) for source in (CASE, MLP_CASE) for mode in ("jit", "eager")
+            for name in ("init_unfiltered", "seed_fix_value_fn", "partition_fix")]
+    runs = {}
+    for setting in ("1", "0"):
+        monkeypatch.setenv("REPRO_FAST_COMPILE", setting)
+        with Workers(2, timeout=300) as workers:
+            runs[setting] = workers.run(jobs)
+    fast, default = runs["1"], runs["0"]
+    assert [(o.signature(), o.iterations) for o in fast] == [(o.signature(), o.iterations) for o in default]
+    assert {o.status for o in fast} == {"converged", "error"}  # both kinds of verdict are compared
+    for a, b in zip(fast, default):
+        if a.final_loss is not None:
+            assert abs(a.final_loss - b.final_loss) <= 1e-9

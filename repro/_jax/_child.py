@@ -7,7 +7,8 @@
   it reads one JSON job per stdin line, `{"source", "scenario", "mode"}` where `source`
   defines `model`, `loss` and `optimum` (a generated case), and answers each the same way.
   One JAX import and warm caches serve many jobs. It prints an empty result `{}` once
-  it has imported JAX, so the parent can start workers before timing anything.
+  it has imported JAX and started its backend, so the parent can start workers before
+  timing anything, and knows XLA accepted its XLA_FLAGS.
 """
 
 import ctypes
@@ -46,9 +47,12 @@ def main(pairs):
 
 
 def serve(lines):
+    import jax
+
     from ._run import build_case, run_scenario
 
-    sys.stdout.write(f"{RESULT_MARKER} {{}}\n")  # ready: JAX is imported
+    jax.devices()  # start the backend now: XLA reads (and may reject) XLA_FLAGS here
+    sys.stdout.write(f"{RESULT_MARKER} {{}}\n")  # ready: JAX is imported and its backend up
     sys.stdout.flush()
     built = {}  # the last case's source -> (model, loss, optimum): one build per case
     for line in lines:
