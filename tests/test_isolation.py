@@ -167,4 +167,4 @@ def test_fast_compile_flags_do_not_change_a_verdict(monkeypatch):
     assert {o.status for o in fast} == {"converged", "error"}  # both kinds of verdict are compared
     for a, b in zip(fast, default):
         if a.final_loss is not None:
-            assert abs(a.final_loss - b.final_loss) <= 1e-9
+            assert abs(a.final_loss - b.final_loss) <= 1e-7  # far inside loss_tol (1e-6)
