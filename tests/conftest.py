@@ -34,7 +34,7 @@ def workers():
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
-settings.register_profile("ci", max_examples=30, derandomize=True, deadline=None, database=None,
+settings.register_profile("ci", max_examples=20, derandomize=True, deadline=None, database=None,
                           suppress_health_check=_SLOW_OK, print_blob=True)
 settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=_SLOW_OK)
 settings.register_profile("thorough", max_examples=400, deadline=None, suppress_health_check=_SLOW_OK)
