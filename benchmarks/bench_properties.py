@@ -11,9 +11,10 @@ exactly as tests/test_properties.py does -- four times, each in a fresh process:
 - warm:        the same examples again, with the cache the cold run filled;
 - 1 worker:    cold again with a single worker, to show what the parallelism buys;
 - default XLA: cold again without the fast-compile flags (REPRO_FAST_COMPILE=0), to show
-               what they buy and that every outcome (status, iterations, final loss) is the same.
+               what they buy and that every verdict (outcome signature, iterations) is the
+               same; final losses may differ in rounding, and the largest drift is printed.
 
-Prints examples/min for each, the ratios, and any example whose outcomes differ between
+Prints examples/min for each, the ratios, and any example whose verdicts differ between
 runs. Figures, not assertions: the target is >= 30 examples/min, cold, on the 2-core
 reference machine.
 """
