@@ -11,10 +11,12 @@
     nox -s bisect -- --package jax --good 0.4.30 --bad 0.4.35 --scenario no_params
                                        `repro bisect` (builds its own envs per probed version)
 
-Sessions run with python=False: the env is built by repro._envs (uv + --compile-bytecode,
-virtualenv fallback, interpreters from pyenv or PATH), the same builder bisect uses. Each
-session is a thin call to one helper (repro._aggregate.run_cell). This file and everything
-it imports run without JAX.
+Sessions run with python=False: a cell's env is built by repro._cells.prepare_env
+(repro._envs: uv, bytecode written lazily on first import, interpreters from pyenv or PATH),
+the same builder bisect uses. `tests` prepares the env and runs pytest in it; `repro`
+parses the arguments after `--` with `repro run`'s parser (bad ones stop the session before
+anything is built or written) and calls repro._cells.run_cell; `matrix` calls
+repro._aggregate.aggregate. This file and everything it imports run without JAX.
 """
 
 import os
@@ -24,14 +26,15 @@ import nox
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from repro._aggregate import aggregate, render_markdown, run_cell  # noqa: E402
-from repro._envs import build_env, find_interpreter  # noqa: E402
-from repro._matrix import CELLS, TAGS  # noqa: E402
+from repro._aggregate import aggregate, render_markdown  # noqa: E402
+from repro._cells import prepare_env, run_cell  # noqa: E402
+from repro._errors import UsageError  # noqa: E402
+from repro._matrix import CELLS, RESULTS, TAGS  # noqa: E402
+from repro._options import run_options  # noqa: E402
+from repro._results import as_expected  # noqa: E402
 
 nox.options.sessions = ["tests"]
 nox.options.error_on_missing_interpreters = False
-
-ENV_ROOT = os.path.join(".nox", "cells")
 
 
 def _params(tag=None, session_tags=None):
@@ -39,51 +42,50 @@ def _params(tag=None, session_tags=None):
             for c in CELLS if tag is None or tag in c.tags]
 
 
-def cell_env(session, cell):
-    """Build (or reuse) the cell's env; skip the session with the reason if it cannot be."""
-    interpreter = find_interpreter(cell.python)
-    if interpreter is None:
-        session.skip(f"SKIPPED {cell.id}: no Python {cell.python} interpreter on this machine")
-    result = build_env(os.path.join(ENV_ROOT, cell.id), interpreter, cell.requirements())
-    if not result.ok:
-        session.error(f"UNRESOLVABLE {cell.id}: {result.reason}")
-    how = "reused" if result.reused else f"built in {result.seconds:.1f} s"
-    session.log(f"env {cell.id} {how}: {result.path}")
-    session.run(result.python, "-c", "from repro._versions import installed_versions as v, header; print(header(v()))")
-    return result.python
+def _stop(session, status, cell, reason):
+    """End a session whose cell could not run: skipped is a skip, anything else an error."""
+    message = f"{status.upper()} {cell.id}: {reason}"
+    if status == "skipped":
+        session.skip(message)
+    session.error(message)
 
 
 @nox.session(python=False)
 @nox.parametrize("cell", _params("ci", session_tags=["tests"]))
 def tests(session, cell):
     """pytest in a `ci` cell; arguments after -- go to pytest."""
-    python = cell_env(session, cell)
-    session.run(python, "-m", "pytest", *session.posargs, env={"REPRO_CELL": cell.id})
+    prepared = prepare_env(cell, log=session.log)
+    if prepared.status != "ok":
+        _stop(session, prepared.status, cell, prepared.reason)
+    session.run(prepared.python, "-c", "from repro._versions import installed_versions as v, header; print(header(v()))")
+    session.run(prepared.python, "-m", "pytest", *session.posargs, env={"REPRO_CELL": cell.id})
 
 
 @nox.session(python=False)
 @nox.parametrize("cell", _params())
 def repro(session, cell):
     """Verdicts in this cell -> results/cells/<cell>.json; arguments after -- go to `repro run`."""
-    record = run_cell(cell, session.posargs, env_root=ENV_ROOT, log=session.log)
-    if record["status"] == "skipped":
-        session.skip(f"SKIPPED {cell.id}: {record['reason']}")
-    if record["status"] != "ok":
-        session.error(f"{record['status'].upper()} {cell.id}: {record['reason']}")
-    if not record["as_expected"]:
-        bad = [r for r in record["results"] if r["verdict"] not in ("REPRODUCED", "WORKAROUND-OK")]
-        session.error(f"{cell.id}: {len(bad)} of {len(record['results'])} verdicts not as expected: "
+    try:
+        options = run_options(session.posargs, prog=f"nox -s repro({cell.id}) --")
+    except UsageError as error:
+        session.error(f"bad arguments after --: {error} (nothing was built, run or written)")
+    record = run_cell(cell, options, log=session.log)
+    if record.status != "ok":
+        _stop(session, record.status, cell, record.reason)
+    if not record.as_expected:
+        bad = [r for r in record.results if not as_expected(r["verdict"])]
+        session.error(f"{cell.id}: {len(bad)} of {len(record.results)} verdicts not as expected: "
                       + ", ".join(f"{r['scenario']}[{r['mode']}] {r['verdict']}" for r in bad))
 
 
 @nox.session(python=False, tags=sorted(TAGS))
 def matrix(session):
     """Aggregate results/cells/*.json into results/matrix.md and results/matrix.json."""
-    if not os.path.isdir(os.path.join("results", "cells")):
+    if not os.path.isdir(os.path.join(RESULTS, "cells")):
         session.error("no cell results: run `nox -t default` or one `repro(<cell>)` session first")
-    report = aggregate("results")
+    report = aggregate(RESULTS)
     print(render_markdown(report))
-    session.log("written: results/matrix.md, results/matrix.json")
+    session.log(f"written: {RESULTS}/matrix.md, {RESULTS}/matrix.json")
 
 
 @nox.session(python=False)

@@ -19,6 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from repro import _bisect, _index  # noqa: E402
+from repro._options import parse_pins  # noqa: E402
 
 
 def logic_table():
@@ -34,11 +35,11 @@ def logic_table():
 
 
 def real(args):
-    pins = _bisect.parse_pins(args.pin)
+    pins = _bisect.check_pins(parse_pins(args.pin))
     candidates = _index.versions_between(args.package, args.good, args.bad)
     cache = args.cache or tempfile.mkdtemp(prefix="repro-bench-bisect-")
     oracle = _bisect.EnvOracle(_bisect.version_requirements(args.package, pins), [(args.scenario, args.mode)],
-                               cache_dir=cache, timeout=600)
+                               python="3.11", cache_dir=cache, timeout=600)
     start = time.perf_counter()
     result = _bisect.search(candidates, oracle)
     wall = time.perf_counter() - start

@@ -7,10 +7,10 @@
 Prints, from one run:
   1. the time to build one cell's env from scratch (same pins, project + test extra) with uv
      (`uv venv` + `uv pip install`, bytecode written lazily on first import: what the sessions
-     use) and with nox's
-     default virtualenv + pip, and the ratio. Both use their warm download caches.
+     use) and with pip (in a `virtualenv`, or a stdlib `venv` where the interpreter has no
+     virtualenv: the line says which), and the ratio. Both use their warm download caches.
   2. the wall time of the default matrix verdict run with warm envs: every `default` cell in
-     turn, exactly what `nox -t default -- --mode jit` does per session (repro._aggregate.run_cell,
+     turn, exactly what `nox -t default -- --mode jit` does per session (repro._cells.run_cell,
      scenarios batched, per-env XLA compilation cache), written to a temporary folder so
      results/ is not touched. Run it twice: the first run after an env build fills the cache.
 Targets (issue 4): ratio >= 10; default matrix (>= 8 cells) <= 90 s. Figures, not assertions.
@@ -25,9 +25,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from repro._aggregate import ENV_ROOT, aggregate, run_cell  # noqa: E402
+from repro._aggregate import aggregate  # noqa: E402
+from repro._cells import prepare_env, run_cell  # noqa: E402
 from repro._envs import build_env, find_interpreter, have_uv  # noqa: E402
 from repro._matrix import BY_ID, cells_tagged  # noqa: E402
+from repro._options import run_options  # noqa: E402
 
 
 def bench_build(cell):
@@ -41,15 +43,16 @@ def bench_build(cell):
     scratch = tempfile.mkdtemp(prefix="bench-env-")
     try:
         times = {}
-        for backend in ("uv", "virtualenv"):
+        for backend in ("uv", "pip"):
             result = build_env(os.path.join(scratch, backend), interpreter, cell.requirements(), backend=backend,
                                fresh=True)
             if not result.ok:
                 print(f"build {backend}: FAILED: {result.reason}")
                 return
             times[backend] = result.seconds
-            print(f"build {cell.id} with {backend:10s} {result.seconds:7.1f} s", flush=True)
-        print(f"build ratio virtualenv+pip / uv: {times['virtualenv'] / times['uv']:.1f}x (target >= 10x)")
+            label = "uv" if result.backend == "uv" else f"{result.backend} + pip"
+            print(f"build {cell.id} with {label:16s} {result.seconds:7.1f} s", flush=True)
+        print(f"build ratio pip / uv: {times['pip'] / times['uv']:.1f}x (target >= 10x)")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -58,18 +61,18 @@ def bench_matrix(run_args):
     cells = cells_tagged("default")
     # Warm the envs first (not timed): the target is for warm envs.
     for cell in cells:
-        built = build_env(os.path.join(ENV_ROOT, cell.id), find_interpreter(cell.python), cell.requirements())
-        if not built.ok:
-            print(f"warm-up {cell.id}: {built.reason}")
+        prepared = prepare_env(cell, log=lambda message: None)
+        if prepared.status != "ok":
+            print(f"warm-up {cell.id}: {prepared.status}: {prepared.reason}")
     out = tempfile.mkdtemp(prefix="bench-results-")
     try:
         start = time.perf_counter()
         for cell in cells:
             t0 = time.perf_counter()
-            record = run_cell(cell, run_args, results=out, log=lambda message: None)
-            verdicts = [r["verdict"] for r in record["results"]]
+            record = run_cell(cell, run_options(run_args), results=out, log=lambda message: None)
+            verdicts = [r["verdict"] for r in record.results]
             counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
-            print(f"  {cell.id:18s} {time.perf_counter() - t0:6.1f} s  {record['status']:8s} "
+            print(f"  {cell.id:18s} {time.perf_counter() - t0:6.1f} s  {record.status:8s} "
                   + " ".join(f"{v}={n}" for v, n in counts.items()), flush=True)
         matrix = aggregate(out)
         total = time.perf_counter() - start
@@ -83,7 +86,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cell", default="newest-py311", choices=sorted(BY_ID), help="cell for the build comparison")
     p.add_argument("--mode", action="append", choices=("eager", "jit"), help="modes of the verdict run (default jit)")
-    p.add_argument("--no-build", action="store_true", help="skip the uv vs virtualenv+pip build comparison")
+    p.add_argument("--no-build", action="store_true", help="skip the uv vs pip build comparison")
     p.add_argument("--no-matrix", action="store_true", help="skip the default-matrix wall time")
     args = p.parse_args(argv)
     os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")

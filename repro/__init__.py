@@ -1,11 +1,14 @@
 """repro: reproduction and regression harness for `optax.lbfgs()` on Equinox modules.
 
 `import repro` does not import JAX: host-side tools (matrix, bisect, aggregation) use this
-package where JAX is absent. `repro.check`, `repro.CheckReport` and `repro.strategies`
-load JAX on first use.
+package where JAX is absent. Loaded on first use: `repro.check` and `repro.CheckReport`
+(in this process, with JAX), `repro.strategies` (Hypothesis, with JAX), and the upstream
+bug reports `repro.report`, `repro.Report` and `repro.reproducer` (host side: the script
+runs in a fresh process).
 """
 
-from ._catalogue import MODES, SCENARIOS, UsageError
+from ._catalogue import MODES, SCENARIOS
+from ._errors import UsageError
 from ._outcome import Expected, Outcome, Verdict, classify
 
 __version__ = "0.1.0"
@@ -14,6 +17,9 @@ _LAZY = {
     "check": ("repro._jax._check", "check"),
     "CheckReport": ("repro._jax._check", "CheckReport"),
     "strategies": ("repro.strategies", None),
+    "report": ("repro._report", "report"),
+    "Report": ("repro._report", "Report"),
+    "reproducer": ("repro._report", "reproducer"),
 }
 
 

@@ -9,7 +9,9 @@ imported, is a SKIP (git bisect's 125): the search goes on around it, and if ski
 several candidates, they are all named.
 
 The search (`search`) and the sweep (`sweep`) take any oracle `version -> Probe`, so the
-logic is tested with a fake oracle and used with `EnvOracle` for real.
+logic is tested with a fake oracle and used with `EnvOracle` for real. `bisect` and `diff`
+take the parsed options (repro._options) and return a `Bisection` / `Diff` that renders
+itself as text or JSON and knows its exit code; the CLI prints them.
 """
 
 import dataclasses
@@ -17,19 +19,16 @@ import hashlib
 import json
 import math
 import os
-import subprocess
-import sys
 import time
 from typing import Callable, Optional
 
 from . import _envs, _index
-from ._catalogue import MODES, SCENARIOS, UsageError, check_modes, check_scenarios
+from ._errors import EXIT_AMBIGUOUS, EXIT_NOT_AS_EXPECTED, EXIT_OK, EXIT_UNPROBEABLE, UsageError
+from ._isolate import run_batch
+from ._results import judge
+from ._versions import TRACKED, header
 
-EXIT_FOUND, EXIT_NO_CHANGE, EXIT_USAGE, EXIT_AMBIGUOUS, EXIT_ENDPOINT = 0, 1, 2, 3, 4
-EXIT_DIFF_SAME, EXIT_DIFF_DIFFERS, EXIT_DIFF_UNBUILDABLE = 0, 1, 4
 CACHE_DIR = os.path.join(_envs.ROOT, ".repro-cache", "envs")
-TRACKED = ("jax", "jaxlib", "optax", "equinox")
-IMPORT_CHECK = "import jax, jaxlib, optax, equinox, jax.numpy as jnp; jnp.zeros(1).block_until_ready(); import repro._jax._run"
 
 
 # --------------------------------------------------------------------------- search logic
@@ -40,7 +39,7 @@ class Probe:
     signature: Optional[str] = None  # None when skipped
     skipped: bool = False
     reason: str = ""  # why skipped
-    outcomes: list = dataclasses.field(default_factory=list)  # Outcome dicts
+    outcomes: list = dataclasses.field(default_factory=list)  # repro._outcome.Outcome
     installed: dict = dataclasses.field(default_factory=dict)
     build_seconds: float = 0.0
     run_seconds: float = 0.0
@@ -66,8 +65,9 @@ class Result:
         return len(self.probes)
 
     def exit_code(self):
-        return {"found": EXIT_FOUND, "no_change": EXIT_NO_CHANGE, "ambiguous": EXIT_AMBIGUOUS,
-                "endpoint_skipped": EXIT_ENDPOINT}.get(self.status, EXIT_FOUND)
+        """0 found (a sweep: some change), 1 no change, 3 ambiguous, 4 an end cannot be probed."""
+        return {"found": EXIT_OK, "swept": EXIT_OK, "no_change": EXIT_NOT_AS_EXPECTED, "ambiguous": EXIT_AMBIGUOUS,
+                "endpoint_skipped": EXIT_UNPROBEABLE}[self.status]
 
 
 def env_bound(n):
@@ -156,7 +156,7 @@ class EnvOracle:
     `requirements(version)` -> (requirements list, exclude_newer or None).
     """
 
-    def __init__(self, requirements, pairs, *, python="3.11", timeout=300.0, cache_dir=CACHE_DIR, log=None):
+    def __init__(self, requirements, pairs, *, python, timeout, cache_dir=CACHE_DIR, log=None):
         self.requirements, self.pairs, self.timeout = requirements, list(pairs), timeout
         self.interpreter = _envs.find_interpreter(python)
         if self.interpreter is None:
@@ -168,8 +168,6 @@ class EnvOracle:
         return os.path.join(self.cache_dir, hashlib.sha256(key.encode()).hexdigest()[:16])
 
     def __call__(self, version):
-        from ._isolate import run_batch
-
         reqs, exclude_newer = self.requirements(version)
         self.log(f"probing {version}: {' '.join(reqs)}" + (f" (exclude-newer {exclude_newer})" if exclude_newer else ""))
         env = _envs.build_env(self.env_path(reqs, exclude_newer), self.interpreter, reqs, extras=(),
@@ -179,15 +177,14 @@ class EnvOracle:
             probe.skipped, probe.reason = True, "cannot install: " + _one_line(env.reason)
             return probe
         start = time.perf_counter()
-        check = subprocess.run([env.python, "-c", IMPORT_CHECK], capture_output=True, text=True,
-                               timeout=self.timeout)
-        if check.returncode != 0:
-            probe.skipped, probe.reason = True, "cannot import: " + _one_line(check.stderr)
+        failed = _envs.import_error(env.python, timeout=self.timeout)
+        if failed:
+            probe.skipped, probe.reason = True, "cannot import: " + _one_line(failed)
             probe.run_seconds = time.perf_counter() - start
             return probe
         outcomes = run_batch(self.pairs, timeout=self.timeout, python=env.python)
         probe.run_seconds = time.perf_counter() - start
-        probe.outcomes = [o.to_dict() for o in outcomes]
+        probe.outcomes = outcomes
         probe.signature = combined_signature(outcomes)
         probe.installed = next((o.versions for o in outcomes if o.versions), {})
         return probe
@@ -200,17 +197,11 @@ def _one_line(text, limit=300):
 
 # --------------------------------------------------------------------------- requirements
 
-def parse_pins(pins, label="--pin"):
-    """["optax==0.2.3", ...] -> {"optax": "0.2.3"}; each must be an exact release on the index."""
-    out = {}
-    for pin in pins:
-        name, sep, version = pin.partition("==")
-        name, version = name.strip().lower(), version.strip()
-        if not sep or not name or not version:
-            raise UsageError(f"{label} {pin!r}: expected NAME==VERSION")
+def check_pins(pins):
+    """`pins` ({name: version}) as given, once each is known to be a release on the index."""
+    for name, version in pins.items():
         _index.check_release(name, version)
-        out[name] = version
-    return out
+    return dict(pins)
 
 
 def with_jaxlib(pins):
@@ -236,18 +227,6 @@ def date_requirements(pins):
     return requirements
 
 
-def parse_date_range(text):
-    start, sep, end = (text or "").partition("..")
-    if not sep:
-        raise UsageError(f"--by-date {text!r}: expected START..END, e.g. 2024-06-01..2025-06-01")
-    start, end = _index.parse_day(start.strip()), _index.parse_day(end.strip())
-    if start == end:
-        raise UsageError(f"--by-date {text!r}: start and end are the same day")
-    if start > end:
-        raise UsageError(f"--by-date {text!r}: start is after end")
-    return start, end
-
-
 def date_candidates(start, end):
     """The start day, every day a tracked package released in (start, end), and the end day."""
     days = [d for d in _index.release_days(TRACKED, start, end) if d != end]
@@ -257,9 +236,7 @@ def date_candidates(start, end):
 # --------------------------------------------------------------------------- rendering
 
 def _pair_signatures(probe):
-    from ._outcome import Outcome
-
-    return {(o["scenario"], o["mode"]): Outcome.from_dict(o).signature() for o in probe.outcomes}
+    return {(o.scenario, o.mode): o.signature() for o in probe.outcomes}
 
 
 def _pair_changes(before, after):
@@ -277,14 +254,14 @@ def _probe_summary(probe, good=None):
                                                    else "all as at the good end")
     if len(probe.outcomes) == 1:
         o = probe.outcomes[0]
-        message = (o.get("message") or "").strip().splitlines()
-        return probe.signature + (f'  "{message[0][:70]}"' if message and o.get("status") == "error" else "")
+        message = (o.message or "").strip().splitlines()
+        return probe.signature + (f'  "{message[0][:70]}"' if message and o.status == "error" else "")
     return probe.signature
 
 
-def render(result, header, *, package):
+def render(result, title, *, package):
     good = result.probes[0]
-    lines = [header, ""]
+    lines = [title, ""]
     cols = ("#", "version", "installed", "vs good", "build", "run", "outcome")
     rows = []
     for p in result.probes:
@@ -322,154 +299,125 @@ def render(result, header, *, package):
     return "\n".join(lines)
 
 
-def _result_json(result, **extra):
-    data = dataclasses.asdict(result)
-    data["environments"] = result.environments
-    data.update(extra)
-    return data
+# --------------------------------------------------------------------------- bisect and diff
+
+@dataclasses.dataclass
+class Bisection:
+    """One `repro bisect` (or sweep) as run: what was asked, the search result, its cost."""
+
+    package: str  # the moved package, or "date"
+    candidates: list
+    pins: dict
+    pairs: list
+    python: str
+    every: bool
+    result: Result
+    wall_seconds: float
+
+    @property
+    def built(self):
+        return sum(1 for p in self.result.probes if not p.reused)
+
+    def exit_code(self):
+        return self.result.exit_code()
+
+    def to_dict(self):
+        data = dataclasses.asdict(self.result)
+        data["environments"] = self.result.environments
+        data.update(package=self.package, pins=self.pins, pairs=self.pairs, python=self.python,
+                    wall_seconds=round(self.wall_seconds, 1), built=self.built)
+        return data
+
+    def render(self):
+        pin_text = " ".join(f"{k}=={v}" for k, v in self.pins.items()) or "none"
+        what = ", ".join(f"{s}[{m}]" for s, m in self.pairs)
+        span = f"{self.candidates[0]}..{self.candidates[-1]}"
+        title = (f"{'sweep' if self.every else 'bisect'} {self.package} {span} ({len(self.candidates)} candidates: "
+                 f"{' '.join(self.candidates)})\nscenario {what}; pins {pin_text}; python {self.python}")
+        n, used = len(self.candidates), self.result.environments
+        bound = "" if self.every else f"; bound ceil(log2 {n})+2 = {env_bound(n)}"
+        return (render(self.result, title, package=self.package) + "\n"
+                + f"environments: {used} ({self.built} built, {used - self.built} reused){bound}; "
+                  f"wall {self.wall_seconds:.1f} s")
 
 
-# --------------------------------------------------------------------------- commands
-
-def _bisect_parser():
-    from ._cli import _Parser
-
-    p = _Parser(prog="repro bisect",
-                description="Find the first released version whose outcome signature differs from the good end's.")
-    p.add_argument("--package", help="package to move: jax, jaxlib, optax or equinox (not with --by-date)")
-    p.add_argument("--good", help="older version (the reference signature)")
-    p.add_argument("--bad", help="newer version")
-    p.add_argument("--by-date", metavar="START..END",
-                   help="move jax, optax and equinox together: uv --exclude-newer at each release day")
-    p.add_argument("--scenario", action="append", default=[], metavar="NAME",
-                   help=f"scenario(s) to compare (repeatable; 'all' for every one): {', '.join(SCENARIOS)}")
-    p.add_argument("--mode", action="append", default=[], choices=MODES, help="eager or jit (repeatable; default jit)")
-    p.add_argument("--pin", action="append", default=[], metavar="NAME==VERSION",
-                   help="keep another package at a version (repeatable); jaxlib follows a pinned jax")
-    p.add_argument("--python", default="3.11", help="Python version of the probed envs (default 3.11)")
-    p.add_argument("--every", action="store_true", help="probe every candidate and list every change (a sweep)")
-    p.add_argument("--pre", action="store_true", help="include pre-releases")
-    p.add_argument("--yanked", action="store_true", help="include yanked releases")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds per scenario (default 300)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    return p
-
-
-def _scenarios_and_modes(args):
-    names = list(SCENARIOS) if args.scenario == ["all"] else args.scenario
-    if not names:
-        raise UsageError("--scenario is required (a name, or 'all')")
-    return check_scenarios(names, allow_self_tests=False), check_modes(args.mode or ["jit"])
-
-
-def cmd_bisect(argv):
-    args = _bisect_parser().parse_args(argv)
-    scenarios, modes = _scenarios_and_modes(args)
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be > 0")
-    pins = parse_pins(args.pin)
-    if args.by_date:
-        if args.package or args.good or args.bad:
-            raise UsageError("--by-date replaces --package/--good/--bad")
-        start, end = parse_date_range(args.by_date)
-        candidates, package = date_candidates(start, end), "date"
-        requirements = date_requirements(pins)
+def bisect(options, *, log=None, cache_dir=CACHE_DIR):
+    """Run the bisect (or, with `options.every`, the sweep) that `options`
+    (repro._options.BisectOptions) asks for. UsageError for a pin or version not on the index."""
+    log = log or (lambda message: None)
+    pins = check_pins(options.pins)
+    if options.by_date:
+        candidates, package, requirements = date_candidates(*options.by_date), "date", date_requirements(pins)
     else:
-        if not (args.package and args.good and args.bad):
-            raise UsageError("give --package, --good and --bad (or --by-date START..END)")
-        package = args.package.lower()
-        candidates = _index.versions_between(package, args.good, args.bad, prereleases=args.pre, yanked=args.yanked)
-        if package in pins:
-            raise UsageError(f"--pin {package}==… conflicts with bisecting {package}")
+        package = options.package
+        candidates = _index.versions_between(package, options.good, options.bad, prereleases=options.prereleases,
+                                             yanked=options.yanked)
         requirements = version_requirements(package, pins)
-    pairs = [(s, m) for s in scenarios for m in modes]
-    log = (lambda msg: None) if args.quiet else (lambda msg: print(f"[bisect] {msg}", file=sys.stderr, flush=True))
-    oracle = EnvOracle(requirements, pairs, python=args.python, timeout=args.timeout, log=log)
+    oracle = EnvOracle(requirements, options.pairs, python=options.python, timeout=options.timeout,
+                       cache_dir=cache_dir, log=log)
     log(f"{len(candidates)} candidates: {' '.join(candidates)}")
 
     def on_probe(p):
         log(f"  {p.version}: " + (f"SKIP {p.reason}" if p.skipped else p.signature)
             + f"  (env {'cached' if p.reused else f'{p.build_seconds:.0f} s'}, run {p.run_seconds:.1f} s)")
 
-    start_time = time.perf_counter()
-    result = (sweep if args.every else search)(candidates, oracle, on_probe=on_probe)
-    wall = time.perf_counter() - start_time
-    built = sum(1 for p in result.probes if not p.reused)
-    pin_text = " ".join(f"{k}=={v}" for k, v in pins.items()) or "none"
-    what = ", ".join(f"{s}[{m}]" for s, m in pairs)
-    span = f"{candidates[0]}..{candidates[-1]}"
-    header = (f"{'sweep' if args.every else 'bisect'} {package} {span} ({len(candidates)} candidates: "
-              f"{' '.join(candidates)})\nscenario {what}; pins {pin_text}; python {args.python}")
-    if args.json:
-        print(json.dumps(_result_json(result, package=package, pins=pins, pairs=pairs, python=args.python,
-                                      wall_seconds=round(wall, 1), built=built), indent=2, default=str))
-    else:
-        print(render(result, header, package=package))
-        bound = "" if args.every else f"; bound ceil(log2 {len(candidates)})+2 = {env_bound(len(candidates))}"
-        print(f"environments: {result.environments} ({built} built, {result.environments - built} reused){bound}; "
-              f"wall {wall:.1f} s")
-    if args.every:
-        return EXIT_ENDPOINT if result.status == "endpoint_skipped" else (
-            EXIT_FOUND if result.changes else EXIT_NO_CHANGE)
-    return result.exit_code()
+    start = time.perf_counter()
+    result = (sweep if options.every else search)(candidates, oracle, on_probe=on_probe)
+    return Bisection(package, candidates, pins, options.pairs, options.python, options.every, result,
+                     time.perf_counter() - start)
 
 
-def _diff_parser():
-    from ._cli import _Parser
-
-    p = _Parser(prog="repro diff", description="Run every scenario under two version sets; print what differs.")
-    p.add_argument("--a", required=True, metavar="PINS", help="e.g. jax==0.4.30,optax==0.2.3,equinox==0.11.4")
-    p.add_argument("--b", required=True, metavar="PINS", help="e.g. jax==0.4.35,optax==0.2.4,equinox==0.11.10")
-    p.add_argument("--scenario", action="append", default=[], metavar="NAME", help="default: all")
-    p.add_argument("--mode", action="append", default=[], choices=MODES, help="default: both")
-    p.add_argument("--python", default="3.11", help="Python of both envs (default 3.11)")
-    p.add_argument("--timeout", type=float, default=300.0)
-    p.add_argument("--json", action="store_true")
-    return p
+_COMPARED = ("verdict", "signature", "observed")
 
 
-def cmd_diff(argv):
-    from ._results import judge
+@dataclasses.dataclass
+class Diff:
+    """One `repro diff`: both version sets, what was installed, and the pairs that differ."""
 
-    args = _diff_parser().parse_args(argv)
-    scenarios = check_scenarios([] if args.scenario == ["all"] else args.scenario, allow_self_tests=False)
-    modes = check_modes(args.mode)
-    sides = {}
-    for label, text in (("a", args.a), ("b", args.b)):
-        pins = with_jaxlib(parse_pins([p for p in text.split(",") if p.strip()], label=f"--{label}"))
-        if not pins:
-            raise UsageError(f"--{label}: no pins given")
-        sides[label] = pins
+    sides: dict  # "a"/"b" -> {"pins", "installed", "skipped", "reason"}
+    pairs: list
+    differs: list = dataclasses.field(default_factory=list)  # ((scenario, mode), row a, row b)
+    unbuildable: Optional[str] = None  # "a" or "b": that side could not be built or imported
+
+    def exit_code(self):
+        """0 no pair differs, 1 some do, 4 a side cannot be built."""
+        if self.unbuildable:
+            return EXIT_UNPROBEABLE
+        return EXIT_NOT_AS_EXPECTED if self.differs else EXIT_OK
+
+    def to_dict(self):
+        return {"a": self.sides["a"], "b": self.sides["b"], "compared": len(self.pairs), "differs": [
+            {"scenario": s, "mode": m, "a": {k: ra[k] for k in _COMPARED}, "b": {k: rb[k] for k in _COMPARED}}
+            for (s, m), ra, rb in self.differs]}
+
+    def render(self):
+        lines = [f"{label}: {header(self.sides[label]['installed'])}" for label in ("a", "b")]
+        lines.append(f"{len(self.pairs)} scenario/mode pairs compared, {len(self.differs)} differ")
+        lines += [f"  {s} [{m}]: a {ra['verdict']} {ra['signature']}  ->  b {rb['verdict']} {rb['signature']}"
+                  for (s, m), ra, rb in self.differs]
+        return "\n".join(lines)
+
+
+def diff(options, *, log=None, cache_dir=CACHE_DIR):
+    """Run every pair of `options` (repro._options.DiffOptions) under both version sets."""
+    log = log or (lambda message: None)
+    sides = {label: with_jaxlib(check_pins(pins)) for label, pins in (("a", options.a), ("b", options.b))}
     if sides["a"] == sides["b"]:
         raise UsageError("--a and --b are the same version set")
-    pairs = [(s, m) for s in scenarios for m in modes]
-    oracle = EnvOracle(lambda _: ([], None), pairs, python=args.python, timeout=args.timeout)
-    rows, meta = {}, {}
+    result, rows = Diff({}, options.pairs), {}
     for label, pins in sides.items():
         reqs = [f"{k}=={v}" for k, v in pins.items()]
-        print(f"[diff] building {label}: {' '.join(reqs)}", file=sys.stderr, flush=True)
-        oracle.requirements = lambda _v, reqs=reqs: (reqs, None)
+        log(f"building {label}: {' '.join(reqs)}")
+        oracle = EnvOracle(lambda _version, reqs=reqs: (reqs, None), options.pairs, python=options.python,
+                           timeout=options.timeout, cache_dir=cache_dir)
         probe = oracle(label)
-        meta[label] = {"pins": pins, "installed": probe.installed, "skipped": probe.skipped, "reason": probe.reason}
+        result.sides[label] = {"pins": pins, "installed": probe.installed, "skipped": probe.skipped,
+                               "reason": probe.reason}
         if probe.skipped:
-            print(f"repro diff: --{label} {','.join(reqs)}: {probe.reason}", file=sys.stderr)
-            return EXIT_DIFF_UNBUILDABLE
-        from ._outcome import Outcome
-
-        rows[label] = {(r["scenario"], r["mode"]): r for r in (judge(Outcome.from_dict(o)) for o in probe.outcomes)}
-    differs = [(pair, rows["a"][pair], rows["b"][pair]) for pair in pairs
-               if (rows["a"][pair]["verdict"], rows["a"][pair]["signature"])
-               != (rows["b"][pair]["verdict"], rows["b"][pair]["signature"])]
-    if args.json:
-        print(json.dumps({"a": meta["a"], "b": meta["b"], "compared": len(pairs), "differs": [
-            {"scenario": s, "mode": m, "a": {k: ra[k] for k in ("verdict", "signature", "observed")},
-             "b": {k: rb[k] for k in ("verdict", "signature", "observed")}} for (s, m), ra, rb in differs]}, indent=2))
-    else:
-        for label in ("a", "b"):
-            inst = meta[label]["installed"]
-            print(f"{label}: " + " ".join(f"{k} {inst.get(k) or '-'}" for k in ("python", *TRACKED)))
-        print(f"{len(pairs)} scenario/mode pairs compared, {len(differs)} differ")
-        for (s, m), ra, rb in differs:
-            print(f"  {s} [{m}]: a {ra['verdict']} {ra['signature']}  ->  b {rb['verdict']} {rb['signature']}")
-    return EXIT_DIFF_DIFFERS if differs else EXIT_DIFF_SAME
+            result.unbuildable = label
+            return result
+        rows[label] = {(r["scenario"], r["mode"]): r for r in map(judge, probe.outcomes)}
+    result.differs = [(pair, rows["a"][pair], rows["b"][pair]) for pair in options.pairs
+                      if (rows["a"][pair]["verdict"], rows["a"][pair]["signature"])
+                      != (rows["b"][pair]["verdict"], rows["b"][pair]["signature"])]
+    return result

@@ -4,6 +4,8 @@ The implementations live in `repro._jax._scenarios` under the same names; host-s
 code (CLI validation, bisect, reports) uses this table so it never imports JAX.
 """
 
+from ._errors import UsageError
+
 SCENARIOS = {
     "no_params": "Adam habit: state from the filtered model, update(grads, state) with no params",
     "init_unfiltered": "optim.init(model) on the raw module",
@@ -22,10 +24,6 @@ SELF_TESTS = {
 }
 
 MODES = ("eager", "jit")
-
-
-class UsageError(ValueError):
-    """Bad input from a user: reported as one line, exit code 2."""
 
 
 def check_scenarios(names, *, allow_self_tests=True):

@@ -1,92 +1,96 @@
-"""`repro` / `python -m repro`: run the scenarios here, or drive matrix/bisect/report. No JAX.
+"""`repro` / `python -m repro`: the top of the host side. No JAX.
 
-Every subcommand parses its own arguments; bad input is one line on stderr and exit 2.
-Subcommands that need JAX run it in child processes, so this module never imports it.
+Each command parses its arguments into typed options (repro._options), calls the library
+with them, prints, and returns the exit code (repro._errors). Nothing imports this module.
+Bad input is one line on stderr and exit 2; an unreachable package index one line and
+exit 5. Subcommands that need JAX run it in child processes.
 """
 
-import argparse
 import json
+import os
 import sys
 
-from ._catalogue import MODES, SCENARIOS, UsageError, check_modes, check_scenarios
-
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error as one line and exit 2 (no usage dump)."""
-
-    def error(self, message):
-        raise UsageError(message)
+from . import _options
+from ._errors import EXIT_INTERRUPTED, EXIT_NOT_AS_EXPECTED, EXIT_OK, IndexUnreachable, UsageError
 
 
-def _run_parser(prog="repro run"):
-    p = _Parser(prog=prog, description="Run every scenario in this environment, each in its own process.")
-    p.add_argument("--scenario", action="append", default=[], metavar="NAME",
-                   help=f"scenario to run (repeatable; default all): {', '.join(SCENARIOS)}")
-    p.add_argument("--mode", action="append", default=[], choices=MODES,
-                   help="eager or jit (repeatable; default both)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--output", metavar="FILE", help="also write the JSON results to FILE (atomically)")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds per scenario process (default 300)")
-    p.add_argument("--jobs", type=int, default=2, help="scenario processes at once (default 2)")
-    p.add_argument("--batch", action="store_true",
-                   help="run many scenarios per process (faster); a crash or hang still costs only "
-                        "the scenario it hit: a fresh process resumes with the rest")
-    return p
+def _stderr(message):
+    print(message, file=sys.stderr, flush=True)
 
 
 def cmd_run(argv):
-    from ._results import run_here, render_table, write_json_atomic
+    """`repro run`: every scenario here, isolated; the verdict table (or JSON)."""
+    from ._files import write_json_atomic
+    from ._results import render_table, run_here
 
-    args = _run_parser().parse_args(argv)
-    scenarios = check_scenarios(args.scenario)
-    modes = check_modes(args.mode)
-    if args.timeout <= 0 or args.jobs < 1:
-        raise UsageError("--timeout must be > 0 and --jobs >= 1")
-    if args.output:
-        _check_writable(args.output)
-    result = run_here(scenarios, modes, timeout=args.timeout, jobs=args.jobs, batch=args.batch)
-    if args.output:
-        write_json_atomic(args.output, result)
-    print(json.dumps(result, indent=2) if args.json else render_table(result))
-    return EXIT_OK if result["as_expected"] else EXIT_MISMATCH
-
-
-def _check_writable(path):
-    import os
-
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write {path}: {folder} is not a writable directory")
+    opts = _options.run_options(argv)
+    result = run_here(opts.scenarios, opts.modes, timeout=opts.timeout, jobs=opts.jobs, batch=opts.batch)
+    if opts.output:
+        write_json_atomic(opts.output, result)
+    print(json.dumps(result, indent=2) if opts.json else render_table(result))
+    return EXIT_OK if result["as_expected"] else EXIT_NOT_AS_EXPECTED
 
 
 def cmd_bisect(argv):
     """`repro bisect`: the first released version whose outcome signature changed (repro/_bisect.py)."""
-    from ._bisect import cmd_bisect as run
+    from ._bisect import bisect
 
-    return run(argv)
+    opts = _options.bisect_options(argv)
+    log = (lambda message: None) if opts.quiet else (lambda message: _stderr(f"[bisect] {message}"))
+    run = bisect(opts, log=log)
+    print(json.dumps(run.to_dict(), indent=2, default=str) if opts.json else run.render())
+    return run.exit_code()
 
 
 def cmd_diff(argv):
     """`repro diff`: every scenario whose verdict or signature differs between two version sets."""
-    from ._bisect import cmd_diff as run
+    from ._bisect import diff
 
-    return run(argv)
+    opts = _options.diff_options(argv)
+    result = diff(opts, log=lambda message: _stderr(f"[diff] {message}"))
+    if result.unbuildable:
+        side = result.sides[result.unbuildable]
+        pins = ",".join(f"{k}=={v}" for k, v in side["pins"].items())
+        _stderr(f"repro diff: --{result.unbuildable} {pins}: {side['reason']}")
+    else:
+        print(json.dumps(result.to_dict(), indent=2) if opts.json else result.render())
+    return result.exit_code()
 
 
 def cmd_report(argv):
-    """`repro report`: a paste-ready upstream bug report around a standalone reproducer (repro/_report.py)."""
-    from ._report import cmd_report as run
+    """`repro report`: a paste-ready upstream bug report around a standalone reproducer (repro/_report/)."""
+    from ._report import scenario_report
 
-    return run(argv)
+    opts = _options.report_options(argv)
+    report = scenario_report(opts.scenario, opts.mode, timeout=opts.timeout)
+    text = json.dumps(report.to_dict(), indent=2) if opts.format == "json" else report.markdown()
+    if not opts.output:
+        print(text)
+        return EXIT_OK
+    try:
+        with open(opts.output, "w", encoding="utf-8") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+    except OSError as error:
+        raise UsageError(f"cannot write {opts.output}: {error.strerror or error}") from None
+    _stderr(f"wrote {opts.output}: {report.title}")
+    return EXIT_OK  # whatever the report found: it was written
 
 
 def cmd_matrix(argv):
     """`repro matrix`: collect results/cells/*.json into results/matrix.{md,json} (repro/_aggregate.py)."""
-    from ._aggregate import cmd_matrix as run
+    from ._aggregate import aggregate, render_markdown
 
-    return run(argv)
+    opts = _options.matrix_options(argv)
+    cell_dir = os.path.join(opts.results, "cells")
+    if not os.path.isdir(cell_dir) or not any(name.endswith(".json") for name in os.listdir(cell_dir)):
+        raise UsageError(f"no cell results in {cell_dir}: run `nox -s repro` (or one cell) first")
+    if not os.access(opts.results, os.W_OK):
+        raise UsageError(f"cannot write to {opts.results}")
+    matrix = aggregate(opts.results)
+    if not opts.quiet:
+        written = ", ".join(os.path.join(opts.results, name) for name in ("matrix.md", "matrix.json"))
+        print(json.dumps(matrix, indent=2) if opts.json else render_markdown(matrix) + f"\nwritten: {written}")
+    return EXIT_OK if matrix["all_as_expected"] else EXIT_NOT_AS_EXPECTED
 
 
 COMMANDS = {"run": cmd_run, "bisect": cmd_bisect, "diff": cmd_diff, "report": cmd_report, "matrix": cmd_matrix}
@@ -96,17 +100,17 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
         print("usage: repro [run] [options] | repro {" + ",".join(COMMANDS) + "} --help")
-        print(_run_parser("repro [run]").format_help())
+        print(_options.run_parser("repro [run]").format_help())
         return EXIT_OK
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "run"
     try:
         return COMMANDS[command](argv)
-    except UsageError as error:
-        print(f"repro {command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except (UsageError, IndexUnreachable) as error:
+        _stderr(f"repro {command}: error: {error}")
+        return error.exit_code
     except KeyboardInterrupt:
-        print("repro: interrupted", file=sys.stderr)
-        return 130
+        _stderr("repro: interrupted")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

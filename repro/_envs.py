@@ -1,12 +1,22 @@
 """Build (and reuse) virtual environments with pinned JAX/Optax/Equinox. No JAX.
 
-Shared by the noxfile, `repro bisect` and the benchmarks: one way to find an interpreter,
-one way to build an env, one cache rule. uv is used where present (about 10x faster than
-pip here). This machine sets PYTHONDONTWRITEBYTECODE, so a venv would re-compile every module
-on every import; instead of compiling all of jax at install (`--compile-bytecode`, most of
-the build time), each env gets a `.pth` hook that lets Python write bytecode as modules are
-first imported: only what is used gets compiled, once;
-virtualenv + pip is the fallback. Interpreters come from pyenv or PATH, never downloaded.
+Shared by the matrix cells (repro._cells, the noxfile), `repro bisect` and the benchmarks:
+one way to find an interpreter, one way to build an env, one reuse rule. Interpreters
+come from pyenv or PATH, never downloaded (UV_PYTHON_DOWNLOADS=never).
+
+With uv (about 10x faster than pip here): `uv venv` + `uv pip install`, using uv's own
+download cache (uv's default location; nothing is set here). Without uv: `virtualenv`
+when the interpreter has it, else the standard library's `venv`, then pip.
+
+This project is installed editable, with the extras asked for (the test suite's
+dependencies are the `test` extra in pyproject.toml, read by the installer itself). The
+envs are not byte-compiled at install: this machine sets PYTHONDONTWRITEBYTECODE, so a
+`.pth` hook (`BYTECODE_HOOK`) lets the env's Python write `.pyc` files as modules are
+first imported: only what is used gets compiled, once.
+
+An env is reused as it is when its stamp says it was built from the same inputs: the
+interpreter, the requirements, the project's own dependencies and extras, the backend,
+the `--exclude-newer` date and the bytecode hook.
 """
 
 import dataclasses
@@ -19,13 +29,20 @@ import subprocess
 import sys
 import time
 
+from ._versions import TRACKED
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEST_EXTRA = ("pytest>=7", "hypothesis>=6.100", "nox>=2024.4", "check-jsonschema>=0.28")
+PYPROJECT = os.path.join(ROOT, "pyproject.toml")
 _STAMP = ".repro-env.json"
+BYTECODE_HOOK = "import sys; sys.dont_write_bytecode = False\n"
+_PTH = "repro_write_bytecode.pth"
+# Can this env run the scenarios? The tracked packages import, JAX computes, repro's in-env code loads.
+IMPORT_CHECK = (f"import {', '.join(TRACKED)}, jax.numpy as jnp; jnp.zeros(1).block_until_ready(); "
+                "import repro._jax._run")
 
 
 def uv_env():
-    """Environment variables for uv: never download interpreters; keep its cache local."""
+    """Environment variables for the installers: never download an interpreter."""
     return {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
 
 
@@ -73,39 +90,72 @@ class EnvResult:
     reused: bool
     reason: str = ""  # on failure: the installer's last words
     log: str = ""
+    backend: str = ""  # uv, virtualenv or venv
 
 
 def env_python(path):
     return os.path.join(path, "bin", "python")
 
 
-def build_env(path, interpreter, requirements, *, backend=None, project=True, extras=TEST_EXTRA,
-              exclude_newer=None, fresh=False, timeout=1800):
-    """Create/refresh a venv at `path` with `requirements` (+ this project, editable).
+def project_facts(extras):
+    """What this project brings into an env: its dependencies and the named extras, from
+    pyproject.toml (the whole file where Python < 3.11 has no tomllib)."""
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python 3.10
+        with open(PYPROJECT, encoding="utf-8") as f:
+            return f.read()
+    with open(PYPROJECT, "rb") as f:
+        project = tomllib.load(f)["project"]
+    optional = project.get("optional-dependencies", {})
+    unknown = [name for name in extras if name not in optional]
+    if unknown:
+        raise ValueError(f"no extra {unknown} in {PYPROJECT}")
+    return {"dependencies": project.get("dependencies", []), **{name: optional[name] for name in extras}}
 
-    Reused as-is when its stamp says it was built from the same inputs. A failure (no
-    interpreter, an unresolvable pin) returns ok=False with the resolver's message.
+
+def env_key(interpreter, requirements, *, backend, project, extras, exclude_newer):
+    """The reuse stamp: a digest of everything an env is built from (the bytecode hook included)."""
+    inputs = [interpreter, list(requirements), backend, project and project_facts(extras), exclude_newer,
+              BYTECODE_HOOK]
+    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
+
+
+def _backend(interpreter, backend):
+    if backend == "uv" or (backend is None and have_uv()):
+        return "uv"
+    return "virtualenv" if _has_virtualenv(interpreter) else "venv"
+
+
+def build_env(path, interpreter, requirements, *, backend=None, project=True, extras=("test",),
+              exclude_newer=None, fresh=False, timeout=1800):
+    """Create/refresh a venv at `path` with `requirements` (+ this project editable, with `extras`).
+
+    `backend`: "uv", or "pip" (virtualenv if the interpreter has it, else venv; then pip);
+    default uv when installed. Reused as-is when its stamp says it was built from the same
+    inputs. A failure (no interpreter, an unresolvable pin) returns ok=False with the
+    resolver's message.
     """
-    backend = backend or ("uv" if have_uv() else "virtualenv")
-    reqs = list(requirements) + list(extras)
-    key = hashlib.sha256(json.dumps([interpreter, reqs, backend, project, exclude_newer]).encode()).hexdigest()
+    if interpreter is None or not os.path.exists(interpreter):
+        return EnvResult(False, path, "", 0.0, False, reason=f"interpreter not found: {interpreter}")
+    backend = _backend(interpreter, backend)
+    reqs = list(requirements)
+    extras = list(extras) if project else []
+    key = env_key(interpreter, reqs, backend=backend, project=project, extras=extras, exclude_newer=exclude_newer)
     stamp = os.path.join(path, _STAMP)
     start = time.perf_counter()
     if not fresh and os.path.exists(stamp):
         with open(stamp) as f:
             if json.load(f).get("key") == key:
-                return EnvResult(True, path, env_python(path), time.perf_counter() - start, True)
-    if interpreter is None or not os.path.exists(interpreter):
-        return EnvResult(False, path, "", 0.0, False, reason=f"interpreter not found: {interpreter}")
+                return EnvResult(True, path, env_python(path), time.perf_counter() - start, True, backend=backend)
     shutil.rmtree(path, ignore_errors=True)
-    install = reqs + (["-e", ROOT] if project else [])
+    install = reqs + (["-e", f"{ROOT}[{','.join(extras)}]" if extras else ROOT] if project else [])
     if backend == "uv":
         steps = [["uv", "venv", "-q", "--python", interpreter, path],
                  ["uv", "pip", "install", "-q", "--python", env_python(path), *install]
                  + (["--exclude-newer", exclude_newer] if exclude_newer else [])]
     else:
-        steps = [[interpreter, "-m", "virtualenv", "-q", path] if _has_virtualenv(interpreter)
-                 else [interpreter, "-m", "venv", path],
+        steps = [[interpreter, "-m", backend, *(["-q"] if backend == "virtualenv" else []), path],
                  [env_python(path), "-m", "pip", "install", "-q", *install]]
     log = []
     for cmd in steps:
@@ -113,29 +163,41 @@ def build_env(path, interpreter, requirements, *, backend=None, project=True, ex
             proc = subprocess.run(cmd, capture_output=True, text=True, env=uv_env(), timeout=timeout)
         except subprocess.TimeoutExpired:
             return EnvResult(False, path, "", time.perf_counter() - start, False,
-                             reason=f"install timed out after {timeout} s", log="\n".join(log))
+                             reason=f"install timed out after {timeout} s", log="\n".join(log), backend=backend)
         log.append(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
         if proc.returncode != 0:
             return EnvResult(False, path, "", time.perf_counter() - start, False,
-                             reason=_last_words(proc.stderr or proc.stdout), log="\n".join(log))
+                             reason=_last_words(proc.stderr or proc.stdout), log="\n".join(log), backend=backend)
     _write_bytecode_lazily(path)
     with open(stamp, "w") as f:
-        json.dump({"key": key, "requirements": reqs, "interpreter": interpreter, "backend": backend}, f)
-    return EnvResult(True, path, env_python(path), time.perf_counter() - start, False, log="\n".join(log))
-
-
-_PTH = "repro_write_bytecode.pth"
+        json.dump({"key": key, "requirements": reqs, "extras": extras, "interpreter": interpreter,
+                   "backend": backend}, f)
+    return EnvResult(True, path, env_python(path), time.perf_counter() - start, False, log="\n".join(log),
+                     backend=backend)
 
 
 def _write_bytecode_lazily(path):
-    """Drop a .pth hook so this env's Python writes .pyc files despite PYTHONDONTWRITEBYTECODE."""
+    """Drop BYTECODE_HOOK as a .pth file so this env's Python writes .pyc files despite
+    PYTHONDONTWRITEBYTECODE."""
     for site in glob.glob(os.path.join(path, "lib", "python*", "site-packages")):
         with open(os.path.join(site, _PTH), "w") as f:
-            f.write("import sys; sys.dont_write_bytecode = False\n")
+            f.write(BYTECODE_HOOK)
 
 
 def _has_virtualenv(interpreter):
     return subprocess.run([interpreter, "-c", "import virtualenv"], capture_output=True).returncode == 0
+
+
+def import_error(python, timeout=300):
+    """"" when `python` passes IMPORT_CHECK; else the last lines of what it printed."""
+    try:
+        proc = subprocess.run([python, "-c", IMPORT_CHECK], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"import check failed: {error}"
+    if proc.returncode == 0:
+        return ""
+    lines = [line for line in (proc.stderr or proc.stdout).strip().splitlines() if line.strip()]
+    return "\n".join(lines[-6:]) or f"import check exited with code {proc.returncode}"
 
 
 def _last_words(text, limit=800):

@@ -4,10 +4,13 @@ The only network access `repro bisect` / `repro diff` make besides the installer
 `https://pypi.org/pypi/<name>/json` (overridable with REPRO_INDEX_URL for a mirror), one
 request per package per process. Versions are ordered by PEP 440, not by upload time
 (JAX 0.8.3 was uploaded after 0.9.0).
+
+A package the index does not know (HTTP 404) is the user's input: UsageError (exit 2).
+An index that cannot be read (no network, another HTTP error, an answer that is not JSON)
+is IndexUnreachable (exit 5): the same command may work later.
 """
 
 import dataclasses
-import datetime
 import json
 import os
 import urllib.error
@@ -15,7 +18,7 @@ import urllib.request
 
 from packaging.version import InvalidVersion, Version
 
-from ._catalogue import UsageError
+from ._errors import IndexUnreachable, UsageError
 
 INDEX_URL = os.environ.get("REPRO_INDEX_URL", "https://pypi.org/pypi")
 _CACHE = {}
@@ -37,7 +40,8 @@ class Release:
 
 
 def fetch_json(name, timeout=60):
-    """PyPI's JSON document for `name` (cached per process); UsageError if it is not there."""
+    """PyPI's JSON document for `name` (cached per process): UsageError if the index does not
+    know `name`, IndexUnreachable if the index cannot be read."""
     if name in _CACHE:
         return _CACHE[name]
     url = f"{INDEX_URL.rstrip('/')}/{name}/json"
@@ -47,9 +51,9 @@ def fetch_json(name, timeout=60):
     except urllib.error.HTTPError as error:
         if error.code == 404:
             raise UsageError(f"unknown package {name!r}: not on the package index ({url})") from None
-        raise UsageError(f"package index error for {name!r}: HTTP {error.code} ({url})") from None
+        raise IndexUnreachable(f"package index error for {name!r}: HTTP {error.code} ({url})") from None
     except (urllib.error.URLError, OSError, ValueError) as error:
-        raise UsageError(f"cannot read the package index for {name!r}: {error} ({url})") from None
+        raise IndexUnreachable(f"cannot read the package index for {name!r}: {error} ({url})") from None
     _CACHE[name] = data
     return data
 
@@ -128,9 +132,3 @@ def release_days(names, start, end):
                 days.add(day)
     return sorted(days)
 
-
-def parse_day(text, label="--by-date"):
-    try:
-        return datetime.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise UsageError(f"{label}: {text!r} is not a date (YYYY-MM-DD)") from None

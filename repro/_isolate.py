@@ -136,8 +136,8 @@ def run_isolated(scenario, mode, *, timeout, python=None, env=None):
     return run_batch([(scenario, mode)], timeout=timeout, python=python, env=env)[0]
 
 
-def run_many(pairs, *, timeout, jobs=2, python=None, batch=False):
-    """Run pairs, `jobs` children at a time; results in input order.
+def run_many(pairs, *, timeout, jobs=2, python=None, batch=False, env=None):
+    """Run pairs, `jobs` children at a time; results in input order. `env`: extra variables.
 
     batch=False: a child per pair. batch=True: the pairs are split into `jobs` batches.
     """
@@ -145,13 +145,13 @@ def run_many(pairs, *, timeout, jobs=2, python=None, batch=False):
     if batch:
         chunks = [pairs[i::jobs] for i in range(jobs)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            done = list(pool.map(lambda c: run_batch(c, timeout=timeout, python=python), chunks))
+            done = list(pool.map(lambda c: run_batch(c, timeout=timeout, python=python, env=env), chunks))
         by_pair = {}
         for chunk, outcomes in zip(chunks, done):
             by_pair.update({pair: o for pair, o in zip(chunk, outcomes)})
         return [by_pair[p] for p in pairs]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_isolated, s, m, timeout=timeout, python=python) for s, m in pairs]
+        futures = [pool.submit(run_isolated, s, m, timeout=timeout, python=python, env=env) for s, m in pairs]
         return [f.result() for f in futures]
 
 

@@ -12,9 +12,17 @@ Each cell pins (python, jax, jaxlib, optax, equinox) and carries tags:
   demo     the crash, broken and missing cells together (`nox -t demo`)
 
 Every pinned combination below was installed and run here (see each `note`); none is guessed.
+
+On disk a cell's env is ENV_ROOT/<id> and its result RESULTS/cells/<id>.json (repro._cells).
 """
 
 import dataclasses
+import os
+
+from ._versions import TRACKED
+
+ENV_ROOT = os.path.join(".nox", "cells")
+RESULTS = "results"
 
 TAGS = {
     "default": "in the default run (./go repro, nox -t default)",
@@ -39,12 +47,18 @@ class Cell:
 
     def requirements(self):
         if not self.pins:
-            return ["jax", "jaxlib", "optax", "equinox"]
+            return list(TRACKED)
         return [f"{pkg}=={ver}" for pkg, ver in self.pins.items()]
 
     def to_dict(self):
         return {"id": self.id, "python": self.python, "pins": dict(self.pins), "tags": list(self.tags),
                 "note": self.note}
+
+    @classmethod
+    def from_dict(cls, data):
+        """A cell as recorded in a result file (it may no longer be in CELLS)."""
+        return cls(data["id"], data.get("python"), dict(data.get("pins") or {}), tuple(data.get("tags") or ()),
+                   data.get("note", ""))
 
 
 def _pins(jax, optax, equinox, jaxlib=None):
@@ -60,7 +74,7 @@ CELLS = (
     Cell("floor-py311", "3.11", _pins("0.4.30", "0.2.3", "0.11.4"), ("default", "floor", "ci"),
          "first Optax with lbfgs; the oldest supported versions"),
     Cell("optax024-py311", "3.11", _pins("0.4.35", "0.2.4", "0.11.10"), ("default",),
-         "first JAX after the no_params message change (custom_node_mismatch -> expected_none)"),
+         "JAX 0.4.35, after the no_params message change at 0.4.34 (custom_node_mismatch -> expected_none)"),
     Cell("optax025-py311", "3.11", _pins("0.6.2", "0.2.5", "0.12.2")),
     Cell("optax026-py311", "3.11", _pins("0.6.2", "0.2.6", "0.12.2"), ("default",),
          "optax 0.2.6 installed and run with the JAX/Equinox of the 0.2.5 cell"),

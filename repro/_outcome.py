@@ -22,6 +22,36 @@ class Verdict(str, enum.Enum):
     def __str__(self):
         return self.value
 
+    @property
+    def short(self):
+        """The form for wide tables (the matrix): _SHORT's abbreviation, else the name itself."""
+        return _SHORT.get(self, self.value)
+
+    @property
+    def meaning(self):
+        """What this verdict says about a run, as one sentence of a report (from _MEANING)."""
+        return _MEANING[self]
+
+
+# Abbreviations for the wide matrix table; a verdict not listed is short enough as it is.
+_SHORT = {
+    Verdict.REPRODUCED: "REPRO",
+    Verdict.WORKAROUND_OK: "WA-OK",
+    Verdict.FIXED_UPSTREAM: "FIXED",
+    Verdict.REGRESSION: "REGR",
+}
+
+# Every verdict's meaning, as a report states it after "**VERDICT**: ".
+_MEANING = {
+    Verdict.REPRODUCED: "it fails exactly as recorded for these versions.",
+    Verdict.WORKAROUND_OK: "it converges, as recorded for these versions.",
+    Verdict.FIXED_UPSTREAM: "this used to fail here and now converges: possibly fixed upstream.",
+    Verdict.REGRESSION: "this is recorded to converge here, but it did not.",
+    Verdict.CHANGED: "it fails, but not in the way recorded for these versions.",
+    Verdict.CRASH: "the process died without a Python traceback.",
+    Verdict.TIMEOUT: "the script did not finish in time.",
+    Verdict.UNKNOWN: "nothing was measured for these versions, so there is no expectation to compare with.",
+}
 
 # Verdicts that mean "the installed versions behave as the table says".
 AS_EXPECTED = frozenset({Verdict.REPRODUCED, Verdict.WORKAROUND_OK})

@@ -1,13 +1,21 @@
-"""Run scenarios here, attach expectations and verdicts, render tables. No JAX."""
+"""Run scenarios here, attach expectations and verdicts, render tables. No JAX.
 
-import json
-import os
-import tempfile
+A result row (`judge`) is the JSON of one judged Outcome; `repro.check`, `repro run` and
+the matrix cells all produce and read these rows.
+"""
 
 from ._expectations import expected_for
 from ._isolate import run_many
-from ._outcome import AS_EXPECTED, classify
+from ._outcome import AS_EXPECTED, Verdict, classify
 from ._versions import header, installed_versions
+
+
+def as_expected(verdict):
+    """Whether a verdict (a Verdict, or its name as read from JSON) means "as measured"."""
+    try:
+        return Verdict(verdict) in AS_EXPECTED
+    except ValueError:  # a name this version does not know (a newer result file)
+        return False
 
 
 def judge(outcome):
@@ -28,17 +36,18 @@ def judge(outcome):
 def summarise(rows, versions):
     return {
         "versions": versions,
-        "as_expected": all(r["verdict"] in {str(v) for v in AS_EXPECTED} for r in rows),
+        "as_expected": all(as_expected(r["verdict"]) for r in rows),
         "results": rows,
     }
 
 
-def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False, versions=None):
+def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False, versions=None, env=None):
     """Run each (scenario, mode) isolated (in this env, or `python`'s) and judge it.
 
-    `versions`: the env's, used for a child that died before reporting its own."""
+    `versions`: the env's, used for a child that died before reporting its own; `env`: extra
+    environment variables for the children."""
     outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=timeout, jobs=jobs, python=python,
-                        batch=batch)
+                        batch=batch, env=env)
     versions = next((o.versions for o in outcomes if o.versions), None) or versions or installed_versions()
     for o in outcomes:  # a crashed child may not have reported versions: they are this env's
         o.versions = o.versions or versions
@@ -52,7 +61,7 @@ def render_table(result):
     line = lambda values: "  ".join(str(v).ljust(w) for v, w in zip(values, widths)).rstrip()
     out = [header(result["versions"]), "", line(cols), line("-" * w for w in widths)]
     out += [line(r[c] for c in cols) for r in rows]
-    failing = [r for r in rows if r["verdict"] not in {str(v) for v in AS_EXPECTED}]
+    failing = [r for r in rows if not as_expected(r["verdict"])]
     out.append("")
     if failing:
         out.append(f"{len(failing)} of {len(rows)} not as expected:")
@@ -65,21 +74,3 @@ def render_table(result):
     else:
         out.append(f"all {len(rows)} as expected")
     return "\n".join(out)
-
-
-def write_text_atomic(path, text):
-    """Write so a reader never sees a half-written file (temp file + rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json_atomic(path, data):
-    write_text_atomic(path, json.dumps(data, indent=2, default=str))

@@ -1,10 +1,16 @@
-"""Installed versions of the packages the expectations depend on. No JAX import."""
+"""The packages repro tracks and their installed versions. No JAX import; imports nothing from repro.
+
+TRACKED are the packages the expectations depend on: what a matrix cell pins, what
+`repro bisect --by-date` moves and what every header names. PACKAGES adds what a report
+also lists.
+"""
 
 import platform
 import sys
 from importlib import metadata
 
-PACKAGES = ("jax", "jaxlib", "optax", "equinox", "numpy")
+TRACKED = ("jax", "jaxlib", "optax", "equinox")
+PACKAGES = (*TRACKED, "numpy")
 
 
 def installed_versions():
@@ -18,4 +24,5 @@ def installed_versions():
 
 
 def header(versions):
-    return "  ".join(f"{k} {versions.get(k) or '-'}" for k in ("python", "jax", "jaxlib", "optax", "equinox"))
+    """One line: python and the tracked packages, e.g. `python 3.11.7  jax 0.10.2  jaxlib 0.10.2 ...`."""
+    return "  ".join(f"{k} {versions.get(k) or '-'}" for k in ("python", *TRACKED))

@@ -11,9 +11,9 @@ def run_cli():
     """Run `python -m repro ARGS` in a fresh process; return the CompletedProcess."""
     import subprocess
 
-    def run(*args, timeout=900):
+    def run(*args, timeout=900, env=None):
         return subprocess.run([sys.executable, "-m", "repro", *args], capture_output=True, text=True,
-                              timeout=timeout, cwd=ROOT)
+                              timeout=timeout, cwd=ROOT, env=env)
 
     return run
 

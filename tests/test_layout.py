@@ -1,24 +1,107 @@
-"""The line between host code (no JAX) and in-env code (repro._jax) holds."""
+"""The layout holds: host code (no JAX) vs in-env code (repro._jax), and layers without cycles."""
 
+import ast
+import os
 import subprocess
 import sys
 
-HOST_MODULES = ["repro", "repro._cli", "repro._catalogue", "repro._envs", "repro._expectations",
-                "repro._isolate", "repro._matrix", "repro._aggregate", "repro._outcome", "repro._results",
-                "repro._signatures", "repro._versions", "repro._report", "repro._bisect", "repro._index"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "repro")
+
+
+def modules():
+    """{module name: path} of every module in the repro package."""
+    found = {}
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                dotted = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+                found[dotted[:-len(".__init__")] if dotted.endswith(".__init__") else dotted] = path
+    return found
+
+
+def imports_of(name, path):
+    """The repro modules `name` imports, anywhere in the file (function-level imports too)."""
+    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        if isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package
+            for _ in range(max(node.level - 1, 0)):
+                base = base.rpartition(".")[0]
+            source = (base + (f".{node.module}" if node.module else "")) if node.level else node.module
+            out.add(source)
+            out |= {f"{source}.{alias.name}" for alias in node.names}  # `from . import _envs` imports a module
+    return out
+
+
+def import_graph():
+    found = modules()
+    return {name: {i for i in imports_of(name, path) if i in found and i != name} for name, path in found.items()}
+
+
+def cycles(graph):
+    """Every import cycle in `graph`, each as the list of modules around it (depth-first search)."""
+    found, state = [], {}  # state: 1 on the current path, 2 done
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                found.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+HOST_MODULES = sorted(m for m in modules() if not m.startswith("repro._jax") and m not in
+                      ("repro.strategies", "repro.__main__"))
 
 
 def test_host_modules_import_without_jax():
+    assert {"repro._cli", "repro._cells", "repro._report._compose"} <= set(HOST_MODULES)
     code = ("import sys; sys.modules['jax'] = None; sys.modules['optax'] = None; sys.modules['equinox'] = None\n"
-            + "".join(f"import {m}\n" for m in HOST_MODULES))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            + "".join(f"import {m}\n" for m in HOST_MODULES)
+            + "import repro\nrepro.report, repro.Report, repro.reproducer\n"  # public, lazy, host side
+            + "assert 'repro._jax._run' not in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_noxfile_imports_without_jax():
     code = "import sys, runpy; sys.modules['jax'] = None; runpy.run_path('noxfile.py')"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_no_import_cycle_among_repro_modules():
+    graph = import_graph()
+    assert len(graph) > 20 and graph["repro._cli"], "the graph was read"
+    assert cycles(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c", "a"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_layers_bottom_and_top():
+    """_errors imports nothing from repro; nothing but __main__ imports the CLI; the option
+    parsers sit below every library module that uses them."""
+    graph = import_graph()
+    assert graph["repro._errors"] == set()
+    assert {m for m, deps in graph.items() if "repro._cli" in deps} == {"repro.__main__"}
+    assert graph["repro._options"] <= {"repro", "repro._errors", "repro._catalogue", "repro._matrix",
+                                       "repro._versions"}
 
 
 def test_catalogue_names_match_implementations():
@@ -30,7 +113,6 @@ def test_catalogue_names_match_implementations():
 
 
 def test_scenario_module_imports_nothing_from_repro():
-    import ast
     import inspect
 
     from repro._jax import _problems, _scenarios
@@ -40,3 +122,4 @@ def test_scenario_module_imports_nothing_from_repro():
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert imported <= {"contextlib", "equinox", "jax", "jax.numpy", "numpy", "optax"}, imported
+

@@ -22,7 +22,6 @@ from repro._report import (
     outcome_from_run,
     parse_traceback,
     phase_of,
-    render_report,
     run_script,
     script_for_scenario,
     script_imports,
@@ -150,10 +149,13 @@ def test_script_for_a_custom_module_runs_and_is_reported(tmp_path):
         "def module_loss(m):\n"
         "    return jnp.mean(jax.vmap(m)(x) ** 2)\n"
     )
-    script = script_for_scenario("init_unfiltered", "eager", problem_source=source,
-                                 problem_expr="(model, module_loss, None)", note="A generated module.")
+    import repro  # the public names the README shows
+
+    script = repro.reproducer("init_unfiltered", "eager", problem_source=source,
+                              problem_expr="(model, module_loss, None)", note="A generated module.")
     assert "mlp_problem" not in script and "A generated module." in script
-    report = render_report(script, summary="generated module")
+    report = repro.report(script=script, summary="generated module")
+    assert isinstance(report, repro.Report)
     assert report.outcome.status == "error", report.run.output
     assert report.outcome.exc_type == "AttributeError" and report.outcome.phase == "init"
     assert report.verdict == "UNKNOWN"  # no scenario/mode given: nothing to compare with
@@ -307,12 +309,17 @@ def test_bad_input_is_one_line_and_exit_2(run_cli, args, words):
 
 
 def test_script_for_unknown_scenario_is_a_usage_error():
+    import repro
     from repro._catalogue import UsageError
 
     with pytest.raises(UsageError):
         script_for_scenario("nope")
     with pytest.raises(UsageError):
         script_for_scenario("no_params", "fast")
+    with pytest.raises(UsageError):
+        repro.report("nope")
+    with pytest.raises(UsageError):
+        repro.report()  # neither a scenario nor a script
 
 
 def test_cli_lists_report():

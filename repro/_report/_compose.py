@@ -1,0 +1,121 @@
+"""The report: run the script (and the environment probe beside it), read its outcome back,
+judge it against the measured table, and keep it all in a Report. No JAX here.
+
+`report` and `reproducer` (script_for_scenario) are public as `repro.report` and
+`repro.reproducer`.
+"""
+
+import dataclasses
+from typing import Optional
+
+from .._catalogue import SCENARIOS, UsageError
+from .._expectations import expected_for
+from .._outcome import Outcome, classify
+from .._results import as_expected
+from .._versions import PACKAGES
+from ._execute import Run, run_script
+from ._extract import BUILTIN_CONTENTS, script_for_scenario
+from ._parse import outcome_from_run
+from ._probe import finish_probe, start_probe
+from ._render import LINKS, make_title, render_markdown
+from ._trim import trim_traceback
+
+
+@dataclasses.dataclass
+class Report:
+    """A report: the script, what it printed, the outcome read back, expectation, verdict, environment.
+    `.markdown()` to paste upstream, `.to_dict()` for JSON."""
+
+    title: str
+    script: str
+    run: Run
+    outcome: Outcome
+    expected: Optional[object]  # repro._outcome.Expected, or None (UNKNOWN)
+    verdict: str
+    env: dict
+    scenario: Optional[str] = None
+    mode: Optional[str] = None
+    summary: str = ""
+
+    @property
+    def trimmed_output(self):
+        return trim_traceback(self.run.output)
+
+    def to_dict(self):
+        return {
+            "title": self.title,
+            "scenario": self.scenario,
+            "mode": self.mode,
+            "summary": self.summary,
+            "script": self.script,
+            "returncode": self.run.returncode,
+            "seconds": self.run.seconds,
+            "output": self.run.output,
+            "trimmed_output": self.trimmed_output,
+            "outcome": {k: v for k, v in self.outcome.to_dict().items() if k not in ("traceback",)},
+            "signature": self.outcome.signature(),
+            "expected": None if self.expected is None else dataclasses.asdict(self.expected),
+            "expected_description": "UNKNOWN" if self.expected is None else self.expected.describe(),
+            "verdict": self.verdict,
+            "as_expected": as_expected(self.verdict),
+            "environment": self.env,
+            "links": [url for _, url in LINKS],
+            "markdown": self.markdown(),
+        }
+
+    def markdown(self):
+        return render_markdown(self)
+
+
+def _versions_of(env):
+    return {k: env.get(k) for k in ("python", *PACKAGES)}
+
+
+def render_report(script_text, *, scenario=None, mode=None, contents=None, summary="", python=None,
+                  timeout=300, env=None):
+    """Run `script_text` (any standalone reproducer) with `python` in a fresh process and build the
+    report around its real output. `scenario`/`mode`/`contents` (repro._jax._run.contents flags) select
+    the expectation row; without them the expectation is UNKNOWN unless a generic row applies."""
+    probe = start_probe(python) if env is None else None  # alongside the script: it is light
+    run = None
+    try:
+        run = run_script(script_text, python=python, timeout=timeout)
+    finally:
+        if probe is not None and run is None:
+            probe.kill()
+            probe.communicate()
+    env = env if env is not None else finish_probe(probe)
+    versions = _versions_of(env)
+    outcome = outcome_from_run(run, script_text, scenario=scenario, mode=mode, versions=versions,
+                               contents=contents or {})
+    expected = expected_for(scenario, mode, versions, contents or {}) if scenario and mode else None
+    verdict = str(classify(expected, outcome)) if outcome.status != "ran" else "UNKNOWN"
+    return Report(title=make_title(outcome, scenario, env), script=script_text, run=run, outcome=outcome,
+                  expected=expected, verdict=verdict, env=env, scenario=scenario, mode=mode, summary=summary)
+
+
+def scenario_report(scenario, mode="eager", *, python=None, timeout=300):
+    """The report for one catalogue scenario on the built-in problem, run in this environment."""
+    script = script_for_scenario(scenario, mode)
+    return render_report(script, scenario=scenario, mode=mode, contents=dict(BUILTIN_CONTENTS),
+                         summary=SCENARIOS[scenario], python=python, timeout=timeout)
+
+
+def report(scenario=None, mode="eager", *, script=None, contents=None, summary="", python=None, timeout=300):
+    """Run a standalone reproducer in a fresh process and build the upstream bug report around
+    what it really printed. Returns a Report (`.markdown()`, `.to_dict()`, `.outcome`, `.verdict`).
+
+        repro.report("no_params", "jit")          the built-in problem's reproducer (`repro report`)
+        repro.report("init_unfiltered", "jit", script=text, contents=flags)
+                                                  any script, judged as that scenario on a module
+                                                  with these content flags (repro._jax._run.contents)
+        repro.report(script=text)                 any script; the verdict is UNKNOWN
+
+    `python`: the interpreter that runs the script (default: this one); `timeout` in seconds.
+    """
+    if script is None:
+        if scenario is None:
+            raise UsageError("give a scenario, or a script (e.g. from repro.reproducer)")
+        return scenario_report(scenario, mode, python=python, timeout=timeout)
+    return render_report(script, scenario=scenario, mode=mode if scenario else None, contents=contents,
+                         summary=summary, python=python, timeout=timeout)
