@@ -39,7 +39,11 @@ def test_batch_and_single_process_runs_agree():
     pairs = [("no_params", "jit"), ("partition_fix", "jit")]
     single = run_many(pairs, timeout=300, jobs=2)
     batched = run_many(pairs, timeout=300, jobs=1, batch=True)
+    for outcomes in (single, batched):  # real outcomes on both sides, not two crashes that agree
+        assert [o.status for o in outcomes] == ["error", "converged"], [o.message for o in outcomes]
+        assert [judge(o)["verdict"] for o in outcomes] == ["REPRODUCED", "WORKAROUND-OK"]
     assert [o.signature() for o in single] == [o.signature() for o in batched]
+    assert [o.iterations for o in single] == [o.iterations for o in batched]
 
 
 # --- Workers: long-lived processes for generated cases (the property tests use them) --------
@@ -74,7 +78,7 @@ def test_a_case_that_does_not_build_is_an_error_in_build_not_a_dead_worker():
     assert fine.status == "converged"
 
 
-def test_workers_share_a_compilation_cache_inside_the_env(monkeypatch, tmp_path):
+def test_jax_cache_env_is_inside_the_env_and_can_be_turned_off(monkeypatch, tmp_path):
     from repro._isolate import jax_cache_env
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
@@ -87,6 +91,46 @@ def test_workers_share_a_compilation_cache_inside_the_env(monkeypatch, tmp_path)
     monkeypatch.setenv("REPRO_JAX_CACHE", "1")
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "mine"))
     assert jax_cache_env(str(python)) == {}  # the user's own setting wins
+
+
+# A case whose build reports the worker's pid and the compilation cache its JAX was configured with.
+CACHE_PROBE = ("import os\nimport jax\n\n"
+               "raise RuntimeError(f'pid={os.getpid()} cache={jax.config.jax_compilation_cache_dir}')\n")
+
+
+def test_workers_share_a_compilation_cache_inside_the_env(monkeypatch):
+    """Started workers are separate processes whose JAX uses the one cache in this env, and
+    compiling a job there writes to it."""
+    import os
+    import sys
+    import time
+
+    from repro._isolate import Workers
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.delenv("REPRO_JAX_CACHE", raising=False)
+    cache = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(sys.executable))), ".jax-cache")
+    with Workers(2, timeout=120) as workers:
+        workers.start()
+        pids = {child.proc.pid for child in workers._slots}
+        seen = {}
+        for _ in range(10):  # until both workers have answered a probe
+            for outcome in workers.run([(CACHE_PROBE, "partition_fix", "jit")] * 2):
+                assert (outcome.exc_type, outcome.phase) == ("RuntimeError", "build"), outcome.message
+                pid, _, configured = outcome.message.partition(" cache=")
+                seen[int(pid[len("pid="):])] = configured
+            if set(seen) == pids:
+                break
+        assert set(seen) == pids and len(pids) == 2
+        assert set(seen.values()) == {cache}
+        before = {os.path.join(d, f) for d, _, files in os.walk(cache) for f in files}
+        target = repr(0.5 + (time.time_ns() % 10**9) * 1e-12)  # a constant no earlier run compiled
+        fresh = CASE.replace("(m.w - 0.5)", f"(m.w - {target})")
+        assert fresh != CASE
+        (outcome,) = workers.run([(fresh, "partition_fix", "jit")])
+    assert outcome.status == "converged"
+    after = {os.path.join(d, f) for d, _, files in os.walk(cache) for f in files}
+    assert after - before, "compiling a new program wrote to the shared cache"
 
 
 def test_a_worker_crash_that_does_not_repeat_is_retried_once(monkeypatch):

@@ -9,9 +9,10 @@ import pytest
 from repro._catalogue import MODES, SCENARIOS
 from repro._expectations import expected_for
 from repro._isolate import run_isolated
+from repro._jax._run import Budget
 from repro._outcome import AS_EXPECTED, classify
 
-BUDGET = dict(max_steps=50, loss_tol=1e-6, grad_tol=1e-3)  # repro._jax._run.Budget defaults
+BUDGET = Budget()  # the convergence definition the child processes use
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -26,9 +27,9 @@ def test_scenario_matches_its_measured_expectation(scenario, mode):
                                 "low_precision_floats": False, "mixed_float_dtypes": False,
                                 "low_precision_loss": False, "problem": "mlp"}
     if expected.converges:
-        assert outcome.iterations <= BUDGET["max_steps"]
-        assert outcome.final_loss <= BUDGET["loss_tol"]  # the optimum is 0
-        assert outcome.grad_norm <= BUDGET["grad_tol"]
+        assert outcome.iterations <= BUDGET.max_steps
+        assert outcome.final_loss <= BUDGET.loss_tol  # the optimum is 0
+        assert outcome.grad_norm <= BUDGET.grad_tol
         assert outcome.final_loss < outcome.initial_loss
     else:
         assert outcome.traceback and outcome.message
