@@ -1,7 +1,7 @@
 """`repro bisect` / `repro diff`: the search against a fake oracle, bad input, one real bisect."""
 
 import json
-import math
+import os
 
 import pytest
 
@@ -35,7 +35,7 @@ def test_finds_every_possible_first_change_within_the_env_bound(change_at):
     assert result.first_changed == VERSIONS[change_at]
     assert result.last_unchanged == VERSIONS[change_at - 1]
     assert len(oracle.calls) == len(set(oracle.calls)) == result.environments
-    assert result.environments <= math.ceil(math.log2(len(VERSIONS))) + 2
+    assert result.environments <= env_bound(len(VERSIONS))
     assert result.exit_code() == 0
 
 
@@ -58,7 +58,7 @@ def test_a_skip_is_stepped_around():
     assert result.status == "found" and result.exit_code() == 0
     assert (result.last_unchanged, result.first_changed) == ("1.5", "1.6")
     assert [p.version for p in result.probes if p.skipped] == ["1.4"]
-    assert result.environments <= math.ceil(math.log2(len(VERSIONS))) + 2 + 1  # + one per skip
+    assert result.environments <= env_bound(len(VERSIONS)) + 1  # + one per skip
 
 
 def test_skips_next_to_the_change_make_it_ambiguous_and_name_the_remaining_versions():
@@ -92,7 +92,13 @@ def test_sweep_lists_every_change_and_passes_over_skips():
 
 
 def test_env_bound():
-    assert [env_bound(n) for n in (2, 3, 5, 12, 16)] == [3, 4, 5, 6, 6]
+    assert [env_bound(n) for n in (1, 2, 3, 5, 12, 16)] == [1, 3, 4, 5, 6, 6]  # ceil(log2 n) + 2
+
+
+def test_sweep_exit_codes():
+    assert sweep(VERSIONS, FakeOracle(5)).exit_code() == 0  # a change
+    assert sweep(VERSIONS, FakeOracle(100)).exit_code() == 1  # none
+    assert sweep(VERSIONS, FakeOracle(5, skips={"1.9"})).exit_code() == 4
 
 
 @pytest.mark.parametrize("args, words", [
@@ -138,15 +144,59 @@ def test_real_bisect_names_the_jax_release_that_changed_the_no_params_message(ru
     assert data["environments"] <= 4
 
 
-@pytest.mark.parametrize("jax, family", [
-    ("0.4.31", "custom_node_mismatch"), ("0.4.33", "custom_node_mismatch"),  # bisect G1 / sweep S1
-    ("0.4.34", "expected_none"), ("0.8.0", "expected_none"), ("0.10.1", "expected_none"),  # G1, S2, G2
-    ("0.10.2", "pytree_structure_error"),  # G2
-    ("0.4.32", None),  # yanked, never probed: UNKNOWN
+@pytest.mark.parametrize("args", [
+    ("bisect", "--package", "jax", "--good", "0.4.30", "--bad", "0.4.35", "--scenario", "no_params"),
+    ("diff", "--a", "jax==0.4.30", "--b", "jax==0.4.31"),
 ])
-def test_expectations_table_has_the_bisected_no_params_boundaries(jax, family):
-    from repro._expectations import expected_for
+def test_an_unreachable_package_index_is_exit_5_not_bad_input(run_cli, args):
+    """A network outage is not the user's mistake: its own exit code, one line, no traceback."""
+    proc = run_cli(*args, timeout=120, env={**os.environ, "REPRO_INDEX_URL": "http://127.0.0.1:9/pypi"})
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot read the package index" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
 
-    mlp = {"problem": "mlp", "non_array_leaves": True, "int_arrays": False, "bool_arrays": False}
-    expected = expected_for("no_params", "jit", {"jax": jax, "optax": "0.2.8", "equinox": "0.13.8"}, mlp)
-    assert (expected.family if expected else None) == family
+
+def _no_params_family(pins):
+    from repro._expectations import expected_for
+    from repro._report import BUILTIN_CONTENTS
+
+    expected = expected_for("no_params", "jit", pins, BUILTIN_CONTENTS)
+    return expected.family if expected else None
+
+
+def _cells_by_jax():
+    from packaging.version import Version
+
+    from repro._matrix import cells_tagged
+
+    return sorted(cells_tagged("default"), key=lambda c: Version(c.pins["jax"]))
+
+
+def test_bisected_boundaries_are_where_the_expectations_change():
+    """Each `boundary` cell of the matrix sits on one side of a no_params change the bisects found:
+    the expected no_params family differs between it and its neighbour across the change."""
+    from repro._matrix import cells_tagged
+
+    cells = _cells_by_jax()
+    family = {c.id: _no_params_family(c.pins) for c in cells}
+    assert None not in family.values()
+    changes = {(a.id, b.id) for a, b in zip(cells, cells[1:]) if family[a.id] != family[b.id]}
+    boundary = {c.id for c in cells_tagged("boundary")}
+    assert boundary and all(any(c in pair for pair in changes) for c in boundary)
+    assert changes and all(set(pair) & boundary for pair in changes)  # a boundary cell next to every change
+
+
+@pytest.mark.parametrize("jax", ["0.4.31", "0.4.33", "0.4.34", "0.8.0", "0.10.1", "0.10.2"])  # G1, G2, S1, S2
+def test_releases_the_bisects_probed_have_their_measured_neighbours_family(jax):
+    from packaging.version import Version
+
+    cells = _cells_by_jax()
+    below = [c for c in cells if Version(c.pins["jax"]) <= Version(jax)][-1]
+    above = [c for c in cells if Version(c.pins["jax"]) >= Version(jax)][0]
+    assert _no_params_family(below.pins) == _no_params_family(above.pins)  # no change between them
+    assert _no_params_family({**below.pins, "jax": jax, "jaxlib": jax}) == _no_params_family(below.pins)
+
+
+def test_a_yanked_release_nobody_probed_is_unknown():
+    assert _no_params_family({"jax": "0.4.32", "jaxlib": "0.4.32", "optax": "0.2.3", "equinox": "0.11.4"}) is None

@@ -2,26 +2,31 @@
 
 import pytest
 
-from repro._expectations import ROWS, expected_for
+from repro._expectations import REFERENCE, ROWS, expected_for
 from repro._catalogue import SCENARIOS, MODES
+from repro._matrix import cells_tagged
+from repro._report import BUILTIN_CONTENTS as MLP
 from repro._signatures import FAMILIES
 
-MLP = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False, "problem": "mlp"}
+MEASURED_CELLS = cells_tagged("default")
+NO_PARAMS_ROWS = [row for row in ROWS if row.scenarios == ("no_params",) and row.contents == REFERENCE]
 
 
 def versions(jax, optax="0.2.8", equinox="0.13.8"):
     return {"jax": jax, "jaxlib": jax, "optax": optax, "equinox": equinox}
 
 
-@pytest.mark.parametrize("jax, family", [
-    ("0.4.30", "custom_node_mismatch"),
-    ("0.4.35", "expected_none"),
-    ("0.7.2", "expected_none"),
-    ("0.10.2", "pytree_structure_error"),
-    ("0.12.0.1", "pytree_structure_error"),
-])
-def test_no_params_message_family_follows_jax(jax, family):
-    assert expected_for("no_params", "jit", versions(jax), MLP).family == family
+@pytest.mark.parametrize("cell", MEASURED_CELLS, ids=lambda c: c.id)
+def test_no_params_message_family_follows_jax(cell):
+    """The built-in problem's no_params expectation is the one row whose JAX range holds the cell."""
+    holding = [row for row in NO_PARAMS_ROWS if row.applies("no_params", "jit", cell.pins, MLP)]
+    assert len(holding) == 1, (cell.id, holding)
+    assert expected_for("no_params", "jit", cell.pins, MLP) == holding[0].expect
+
+
+def test_no_params_rows_each_change_the_message_family():
+    families = [row.expect.family for row in NO_PARAMS_ROWS]
+    assert len(families) >= 3 and all(a != b for a, b in zip(families, families[1:])), families
 
 
 @pytest.mark.parametrize("v", [
@@ -35,10 +40,10 @@ def test_unmeasured_versions_are_unknown(v):
 
 
 def test_every_scenario_and_mode_has_an_expectation_for_the_mlp_in_each_measured_cell():
-    for jax in ("0.4.30", "0.4.35", "0.6.2", "0.7.2", "0.10.2", "0.12.0.1"):
+    for cell in MEASURED_CELLS:
         for name in SCENARIOS:
             for mode in MODES:
-                assert expected_for(name, mode, versions(jax), MLP) is not None, (jax, name, mode)
+                assert expected_for(name, mode, cell.pins, MLP) is not None, (cell.id, name, mode)
 
 
 def test_rows_use_known_families_and_say_where_they_were_measured():
