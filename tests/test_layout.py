@@ -123,3 +123,43 @@ def test_scenario_module_imports_nothing_from_repro():
         imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert imported <= {"contextlib", "equinox", "jax", "jax.numpy", "numpy", "optax"}, imported
 
+
+def test_readme_imports_only_public_names():
+    """Users are shown `repro`, `repro.strategies`: never a private module."""
+    import re
+
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", readme, re.S))
+    imported = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+            imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+    ours = {name for name in imported if name.split(".")[0] == "repro"}
+    assert {"repro", "repro.strategies"} <= ours
+    assert not [name for name in ours if any(part.startswith("_") for part in name.split("."))], ours
+
+
+def test_readme_architecture_lists_every_host_module_below_what_imports_it():
+    """The README's Architecture table is the host side's file list, bottom first: every host
+    module is in it, and each imports only modules listed above it."""
+    import re
+
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = readme[readme.index("## Architecture"):]
+    files = re.findall(r"^\|[^|]*\| `(_\w+\.py|_\w+/|__\w+__\.py)` \|", section, re.M)
+
+    def unit(module):  # a package in the table (`_report/`) is one unit
+        parts = module.split(".")
+        return ".".join(parts[:2]) if len(parts) > 2 else module
+
+    order = [unit("repro" if f == "__init__.py" else "repro." + f.replace(".py", "").rstrip("/")) for f in files]
+    assert len(order) == len(set(order)), order
+    host = {unit(m) for m in modules() if not m.startswith("repro._jax") and m != "repro.strategies"}
+    assert set(order) == host
+    graph = import_graph()
+    for index, module in enumerate(order):
+        deps = {unit(d) for m, ds in graph.items() if unit(m) == module for d in ds} - {module, "repro"}
+        assert deps <= set(order[:index]), (module, deps - set(order[:index]))
