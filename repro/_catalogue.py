@@ -4,7 +4,20 @@ The implementations live in `repro._jax._scenarios` under the same names; host-s
 code (CLI validation, bisect, reports) uses this table so it never imports JAX.
 """
 
+import dataclasses
+
 from ._errors import UsageError
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """The convergence definition: within `max_steps` iterations, gradient norm <= grad_tol
+    and (when the optimum is known) loss - optimum <= loss_tol; losses finite, not growing.
+    The harness's runs, `repro.check`'s defaults and every emitted reproducer use it."""
+
+    max_steps: int = 50
+    loss_tol: float = 1e-6
+    grad_tol: float = 1e-3
 
 SCENARIOS = {
     "no_params": "Adam habit: state from the filtered model, update(grads, state) with no params",
@@ -16,6 +29,10 @@ SCENARIOS = {
     "seed_fix_value_fn": "shared workaround also passing value, grad and value_fn of the filtered params",
     "partition_fix": "eqx.partition(model, eqx.is_inexact_array) + value_fn recombining the static part",
 }
+
+# Scenarios whose `optax.lbfgs` has no line search; every other one uses the default zoom line
+# search. Each is judged against the flat-vector reference of its own configuration.
+NO_LINESEARCH = frozenset({"seed_fix_no_linesearch"})
 
 # Self-test scenarios prove the isolation works; they are never in the default run.
 SELF_TESTS = {

@@ -203,6 +203,32 @@ def default_workers():
     return int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
 
 
+def resident_bytes(pid):
+    """Resident memory of process `pid` in bytes (Linux /proc), or None where unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def default_max_rss(count):
+    """REPRO_WORKER_MAX_RSS_MB, else a third of this machine's memory shared by `count` workers
+    (capped at 4 GiB: measured, a worker that has compiled a few hundred module structures
+    holds several GiB, and a fresh one costs only the JAX import)."""
+    value = os.environ.get("REPRO_WORKER_MAX_RSS_MB", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value) * 2**20
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 2**30
+    return min(4 * 2**30, total // (3 * max(1, count)))
+
+
 class Workers:
     """Long-lived scenario workers (`python -m repro._jax._child --serve`), one per core.
 
@@ -219,10 +245,17 @@ class Workers:
     Workers compile with FAST_COMPILE_FLAGS (the first set this XLA accepts; `xla_flags`
     says which) unless XLA_FLAGS is set or REPRO_FAST_COMPILE=0: generated cases are
     mostly new programs, so compiling is most of their cost.
+
+    Every new module structure leaves compiled programs behind in a worker, so a worker whose
+    resident memory has grown past `max_rss` bytes (default: `default_max_rss()`) is retired
+    after its job and a fresh one takes the next: memory stays bounded however many jobs run.
+    `peak_rss` and `recycled` say what happened.
     """
 
-    def __init__(self, count=None, *, timeout=600, start_timeout=300, python=None, env=None):
+    def __init__(self, count=None, *, timeout=600, start_timeout=300, python=None, env=None, max_rss=None):
         self.count, self.timeout, self.python = count or default_workers(), timeout, python
+        self.max_rss = max_rss or default_max_rss(self.count)
+        self.peak_rss, self.recycled = 0, 0
         self.start_timeout = start_timeout  # importing JAX into a cold env can take a while
         self.env = {**jax_cache_env(python), **(env or {})}
         self._flags = list(fast_compile_candidates(self.env))  # narrowed to one by the first start
@@ -275,13 +308,23 @@ class Workers:
     def close(self):
         for index, child in enumerate(self._slots):
             if child is not None:
-                child.proc.stdin.close()
-                try:
-                    child.proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.finish()
-                self._slots[index] = None
+                self._retire(index, child)
+
+    def _retire(self, slot, child):
+        child.proc.stdin.close()
+        try:
+            child.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.finish()
+        self._slots[slot] = None
+
+    def _recycle_if_big(self, slot, child):
+        rss = resident_bytes(child.proc.pid)
+        self.peak_rss = max(self.peak_rss, rss or 0)
+        if rss and rss > self.max_rss:
+            self._retire(slot, child)
+            self.recycled += 1
 
     def run(self, jobs):
         jobs = list(jobs)
@@ -343,6 +386,7 @@ class Workers:
             return Outcome(scenario, mode, "timeout", message=f"no result within {self.timeout:g} s",
                            output=child.output())
         if data is not None:
+            self._recycle_if_big(slot, child)
             return Outcome.from_dict(data)
         child.kill()  # it closed its output: it is dead or dying
         returncode = child.finish()

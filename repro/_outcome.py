@@ -11,10 +11,11 @@ from typing import Optional
 
 class Verdict(str, enum.Enum):
     REPRODUCED = "REPRODUCED"  # failed, with the expected signature
-    WORKAROUND_OK = "WORKAROUND-OK"  # converged, as expected
-    FIXED_UPSTREAM = "FIXED-UPSTREAM"  # an expected failure did not happen: it converged
-    REGRESSION = "REGRESSION"  # an expected convergence failed
+    WORKAROUND_OK = "WORKAROUND-OK"  # works as expected: matches the reference (and converges, built-in problem)
+    FIXED_UPSTREAM = "FIXED-UPSTREAM"  # an expected failure did not happen: it works
+    REGRESSION = "REGRESSION"  # expected to work, but it raised (or did not converge, built-in problem)
     CHANGED = "CHANGED"  # failed, but not the way expected
+    WRONG_RESULT = "WRONG-RESULT"  # finished, but departed from the flat-vector reference
     CRASH = "CRASH"  # the process died (signal, or exited without a result)
     TIMEOUT = "TIMEOUT"  # the process outlived its timeout
     UNKNOWN = "UNKNOWN"  # nothing measured for these versions/contents: no expectation
@@ -39,15 +40,20 @@ _SHORT = {
     Verdict.WORKAROUND_OK: "WA-OK",
     Verdict.FIXED_UPSTREAM: "FIXED",
     Verdict.REGRESSION: "REGR",
+    Verdict.WRONG_RESULT: "WRONG",
 }
 
 # Every verdict's meaning, as a report states it after "**VERDICT**: ".
 _MEANING = {
     Verdict.REPRODUCED: "it fails exactly as recorded for these versions.",
-    Verdict.WORKAROUND_OK: "it converges, as recorded for these versions.",
-    Verdict.FIXED_UPSTREAM: "this used to fail here and now converges: possibly fixed upstream.",
-    Verdict.REGRESSION: "this is recorded to converge here, but it did not.",
+    Verdict.WORKAROUND_OK: "it works, as recorded for these versions: its iterates match L-BFGS on the flat "
+                           "vector (and it converges, on the built-in problem).",
+    Verdict.FIXED_UPSTREAM: "this used to fail here and now works (its iterates match L-BFGS on the flat "
+                            "vector): possibly fixed upstream.",
+    Verdict.REGRESSION: "this is recorded to work here, but it did not.",
     Verdict.CHANGED: "it fails, but not in the way recorded for these versions.",
+    Verdict.WRONG_RESULT: "it runs without an error, but its iterates depart from L-BFGS on the flat vector: "
+                          "it computes something else.",
     Verdict.CRASH: "the process died without a Python traceback.",
     Verdict.TIMEOUT: "the script did not finish in time.",
     Verdict.UNKNOWN: "nothing was measured for these versions, so there is no expectation to compare with.",
@@ -61,7 +67,7 @@ AS_EXPECTED = frozenset({Verdict.REPRODUCED, Verdict.WORKAROUND_OK})
 class Outcome:
     scenario: str
     mode: str
-    status: str  # converged | not_converged | error | crash | timeout
+    status: str  # converged | not_converged | wrong_result | error | crash | timeout
     exc_type: Optional[str] = None
     message: Optional[str] = None
     family: Optional[str] = None
@@ -77,6 +83,15 @@ class Outcome:
     contents: dict = dataclasses.field(default_factory=dict)
     output: Optional[str] = None  # what a crashed/timed-out process printed
     returncode: Optional[int] = None
+    # A finished run compared with the flat-vector reference (repro._jax._oracle.Agreement):
+    # compared, tolerance, departed_at, deviation, drift, margin, reference_steps, reference_error.
+    reference: Optional[dict] = None
+
+    def agrees(self):
+        """Finished and matched the reference at every iteration compared."""
+        ref = self.reference or {}
+        return (self.status in ("converged", "not_converged") and bool(ref)
+                and ref.get("departed_at") is None and ref.get("reference_error") is None)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -88,10 +103,8 @@ class Outcome:
 
     def signature(self):
         """What identifies this outcome across runs: no addresses, losses or timings."""
-        if self.status in ("converged", "crash", "timeout"):
+        if self.status in ("converged", "not_converged", "wrong_result", "crash", "timeout"):
             return self.status
-        if self.status == "not_converged":
-            return "not_converged"
         return f"{self.exc_type}:{self.family}@{self.phase}[{self.library}]"
 
     def observed(self):
@@ -99,7 +112,11 @@ class Outcome:
         if self.status == "converged":
             return f"converged in {self.iterations} it (loss {self.final_loss:.1e})"
         if self.status == "not_converged":
-            return f"not converged after {self.iterations} it (loss {self.final_loss:.3g})"
+            same = ", as the reference" if self.agrees() else ""
+            return f"not converged after {self.iterations} it (loss {self.final_loss:.3g}{same})"
+        if self.status == "wrong_result":
+            ref = self.reference or {}
+            return f"wrong result: departs from the reference at it {ref.get('departed_at')} (dev {ref.get('deviation') or 0:.2g})"
         if self.status in ("crash", "timeout"):
             return self.status + (f" (rc {self.returncode})" if self.returncode is not None else "")
         return f"{self.exc_type} {self.family} in {self.phase} [{self.library}]"
@@ -107,9 +124,13 @@ class Outcome:
 
 @dataclasses.dataclass(frozen=True)
 class Expected:
-    """An expected outcome: convergence, or a failure signature.
+    """An expected outcome: the call pattern works, or fails with a signature.
 
-    A field left None is not compared (used only where the measurement showed it varies).
+    `converges=True`: it works, i.e. finishes and matches the flat-vector reference; with
+    `optimum=True` (the built-in problem, whose optimum is known) it must also meet the
+    convergence definition, with `optimum=False` (any other module) convergence is information.
+    A failure field left None is not compared (used only where measurements show it varies).
+    `family="wrong_result"`: it finishes but departs from the reference (silent wrong math).
     """
 
     converges: bool
@@ -117,14 +138,15 @@ class Expected:
     family: Optional[str] = None
     phase: Optional[str] = None
     library: Optional[str] = None
+    optimum: bool = True
 
     def describe(self):
         if self.converges:
-            return "converges"
-        if self.family == "not_converged":
-            return "does not converge (no error raised)"
+            return "converges" if self.optimum else "matches the reference"
+        if self.family == "wrong_result":
+            return "wrong result (departs from the reference)"
         if not any((self.exc_type, self.family, self.phase, self.library)):
-            return "fails (raises or does not converge)"
+            return "fails (raises or departs from the reference)"
         return f"{self.exc_type or 'any error'} {self.family or '(any message)'} in {self.phase or 'any phase'} [{self.library or 'any'}]"
 
     def matches_failure(self, outcome):
@@ -139,15 +161,32 @@ class Expected:
         )
 
 
-CONVERGES = Expected(converges=True)
+CONVERGES = Expected(converges=True)  # the built-in problem: matches the reference and converges
+AGREES = Expected(converges=True, optimum=False)  # any other module: matches the reference
 
 
 def fails(exc_type, family, phase, library):
     return Expected(False, exc_type, family, phase, library)
 
 
-# Runs without an exception but does not reach the optimum: a silent failure.
-STALLS = Expected(False, family="not_converged")
+# Finishes, but departs from the flat-vector reference: silent wrong math.
+WRONG_RESULT = Expected(False, family="wrong_result")
+
+
+@dataclasses.dataclass(frozen=True)
+class AnyOf:
+    """Several measured failures, one of which happens depending on the module (e.g. on the
+    shapes of the leaves JAX 0.4.30 misaligns): an outcome matching any of them is REPRODUCED."""
+
+    options: tuple  # of failure Expected
+    converges: bool = False
+
+    def describe(self):
+        return " or ".join(option.describe() for option in self.options)
+
+
+def any_of(*options):
+    return AnyOf(tuple(options))
 
 
 def classify(expected, outcome):
@@ -158,9 +197,16 @@ def classify(expected, outcome):
         return Verdict.TIMEOUT
     if expected is None:
         return Verdict.UNKNOWN
+    if isinstance(expected, AnyOf):
+        verdicts = [classify(option, outcome) for option in expected.options]
+        return Verdict.REPRODUCED if Verdict.REPRODUCED in verdicts else verdicts[0]
+    if outcome.status == "wrong_result":
+        return Verdict.REPRODUCED if expected.family == "wrong_result" else Verdict.WRONG_RESULT
+    works = outcome.status == "converged" or (outcome.status == "not_converged" and outcome.agrees())
     if expected.converges:
-        return Verdict.WORKAROUND_OK if outcome.status == "converged" else Verdict.REGRESSION
-    if outcome.status == "converged":
+        reached = outcome.status == "converged" or not expected.optimum
+        return Verdict.WORKAROUND_OK if works and reached else Verdict.REGRESSION
+    if works:
         return Verdict.FIXED_UPSTREAM
     if outcome.status in ("error", "not_converged") and expected.matches_failure(outcome):
         return Verdict.REPRODUCED

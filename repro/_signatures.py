@@ -11,6 +11,7 @@ import re
 FAMILIES = (
     ("custom_node_mismatch", r"Custom node type mismatch"),
     ("expected_none", r"Expected None, got"),
+    ("expected_container", r"Expected (tuple|list|dict), got None"),
     ("pytree_structure_error", r"pytree structure error"),
     ("tree_structure_mismatch", r"(Dict key mismatch|Tuple arity mismatch|List arity mismatch|"
                                 r"tree structure|structure mismatch|Mismatch custom node)"),
@@ -21,6 +22,8 @@ FAMILIES = (
     ("missing_linesearch_args", r"missing \d+ required keyword-only argument"),
     ("bool_dtype", r"does not accept dtype bool"),
     ("not_valid_jax_type", r"is not a valid JAX type"),
+    ("dot_general_shapes", r"dot_general requires contracting dimensions to have the same shape"),
+    ("inf_to_int", r"cannot convert float infinity to integer"),
     ("control_flow_dtypes", r"(true_fun and false_fun output|body_fun output and input) must have identical types"),
     ("not_converged", r"^did not converge"),
 )

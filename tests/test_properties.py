@@ -75,7 +75,28 @@ LOW_PRECISION_LOSS = Case(
     "module with bfloat16[2] (loss in the params' dtype)", frozenset({"low_precision", "module"}))
 
 
+# A flag that steers the loss (0 with True, 1 with None): value_fn_full_model's line search
+# evaluates the module with the flag None, i.e. another function. Nothing raises; only the
+# reference oracle sees that the iterates are wrong.
+STEERING_FLAG = Case(
+    "import jax.numpy as jnp\nimport equinox as eqx\n\n\nclass M0(eqx.Module):\n    w: object\n    f0: object\n\n\n"
+    "model = M0(w=jnp.full((2,), 1.5, jnp.float32), f0=True)\n\n\n"
+    "def loss(m):\n    return jnp.sum((m.w - 0.5) ** 2) + (0.0 if m.f0 else 1.0)\n\n\noptimum = 0.0\n",
+    "module with float32[2], flag steering a branch", frozenset({"float", "steering", "module"}))
+
+
+# An integer array as the first leaf: Optax's zoom line search takes its value dtype from the
+# first leaf of what init() is given (Optax 0.2.8: inf cannot be an int32).
+INT_FIRST = Case(
+    "import jax.numpy as jnp\nimport equinox as eqx\n\n\nclass M0(eqx.Module):\n    f0: object\n    w: object\n\n\n"
+    "model = M0(f0=jnp.arange(2, dtype=jnp.int32), w=jnp.full((), 1.5, jnp.float32))\n\n\n"
+    "def loss(m):\n    return jnp.sum((m.w - 0.5) ** 2) + 0.0 * jnp.sum(m.f0)\n\n\noptimum = 0.0\n",
+    "module with int32[2], float32[]", frozenset({"float", "int_array", "module"}))
+
+
 @given(case=cases(), mode=st.sampled_from(MODES))
+@example(case=STEERING_FLAG, mode="jit")
+@example(case=INT_FIRST, mode="jit")
 # A bfloat16 loss: Optax 0.2.3's zoom line search mixes float32 and bfloat16 in one lax.cond
 # (JAX 0.4.30: every path through the line search fails, partition_fix too); later
 # Optax/JAX converge.

@@ -29,7 +29,7 @@ from repro._report import (
 )
 from repro._versions import installed_versions
 
-ALLOWED_IMPORTS = {"contextlib", "equinox", "jax", "numpy", "optax"}
+ALLOWED_IMPORTS = {"contextlib", "dataclasses", "equinox", "jax", "numpy", "optax"}
 SECTIONS = ("## Reproducer", "## Actual output", "## Expected vs actual", "## Environment",
             "## Related upstream threads")
 
@@ -108,17 +108,13 @@ def verdict_of(markdown):
 # --- The script is the harness's code, and nothing else ----------------------------------
 
 
-def test_budget_and_contents_match_the_harness():
+def test_builtin_contents_match_the_harness():
     from repro import _report
-    from repro._jax._run import Budget
-
     from repro._jax._problems import mlp_problem
     from repro._jax._run import contents
 
-    assert contents(mlp_problem()[0], "mlp") == _report.BUILTIN_CONTENTS
-    budget = Budget()
-    assert (_report.MAX_STEPS, _report.LOSS_TOL, _report.GRAD_TOL) == (budget.max_steps, budget.loss_tol,
-                                                                      budget.grad_tol)
+    model, loss, _ = mlp_problem()
+    assert contents(model, "mlp", loss) == _report.BUILTIN_CONTENTS
 
 
 @pytest.mark.parametrize("mode", ["eager", "jit"])
@@ -135,8 +131,19 @@ def test_script_is_the_scenario_source_and_imports_no_repro(name, mode):
     assert inspect.getsource(_problems.mlp_problem) in script + "\n"
     defined = {n.name for n in ast.parse(script).body if isinstance(n, ast.FunctionDef)}
     assert defined & set(SCENARIOS) == {name}, "only the one scenario"
-    assert "solve" not in defined and "current_phase" not in defined
-    assert ("eqx.filter_jit(step)" in script) == (mode == "jit")
+    # The harness's own loop, reference and oracle, verbatim; each definition once.
+    from repro._catalogue import Budget
+    from repro._jax import _oracle
+
+    for function in (_scenarios.solve, _scenarios.iterations, _scenarios.reference, _oracle.compare,
+                     _oracle.deviations, _oracle.tolerance, _oracle.nudge):
+        assert inspect.getsource(function) in script + "\n", function.__name__
+    names = [n.name for n in ast.parse(script).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    assert len(names) == len(set(names)), names
+    budget = Budget()
+    assert (f"solve({name}, model, loss, jit={mode == 'jit'}, max_steps={budget.max_steps}, "
+            f"loss_tol={budget.loss_tol!r}, grad_tol={budget.grad_tol!r}") in script
+    assert f"reference(linesearch={name != 'seed_fix_no_linesearch'})" in script
     assert 'if __name__ == "__main__":' in script
 
 
@@ -253,8 +260,9 @@ def test_report_script_reproduces_what_the_report_states(run_cli, tmp_path, name
     if status == "error":
         assert exc_type in markdown.splitlines()[0]
         assert any(re.search(rf"^{exc_type}\b", text, re.M) for text in full)
-    else:
-        assert any(text.rstrip().splitlines()[-1].startswith(("converged", "did NOT")) for text in full)
+    else:  # the convergence line, then the oracle's: it matched the flat-vector reference
+        assert any(text.rstrip().splitlines()[-2].startswith(("converged", "did NOT")) for text in full)
+        assert any(text.rstrip().splitlines()[-1].startswith("matches the flat-vector reference") for text in full)
 
     # Run the extracted script alone, in a fresh process: same outcome.
     run = run_script(script)

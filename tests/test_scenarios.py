@@ -1,16 +1,17 @@
 """Every scenario, eager and jit, in this environment, each in its own process.
 
 The expectation for the installed versions must exist (this env is a measured cell) and
-the observed outcome must match it; the workarounds must converge per the definition.
+the observed outcome must match it; the workarounds must converge per the definition and
+match the flat-vector reference at every iterate.
 """
 
 import pytest
 
-from repro._catalogue import MODES, SCENARIOS
+from repro._catalogue import MODES, SCENARIOS, Budget
 from repro._expectations import expected_for
 from repro._isolate import run_isolated
-from repro._jax._run import Budget
 from repro._outcome import AS_EXPECTED, classify
+from repro._report import BUILTIN_CONTENTS
 
 BUDGET = Budget()  # the convergence definition the child processes use
 
@@ -23,10 +24,10 @@ def test_scenario_matches_its_measured_expectation(scenario, mode):
     assert expected is not None, f"no measured expectation for {outcome.versions}"
     verdict = classify(expected, outcome)
     assert verdict in AS_EXPECTED, (verdict, expected, outcome.signature(), outcome.message, outcome.output)
-    assert outcome.contents == {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False,
-                                "low_precision_floats": False, "mixed_float_dtypes": False,
-                                "low_precision_loss": False, "problem": "mlp"}
+    assert outcome.contents == BUILTIN_CONTENTS
     if expected.converges:
+        assert outcome.agrees(), outcome.reference
+        assert outcome.reference["compared"] == outcome.iterations + 1
         assert outcome.iterations <= BUDGET.max_steps
         assert outcome.final_loss <= BUDGET.loss_tol  # the optimum is 0
         assert outcome.grad_norm <= BUDGET.grad_tol

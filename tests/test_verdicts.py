@@ -3,7 +3,7 @@
 import pytest
 
 from repro import Outcome, Verdict, classify
-from repro._outcome import CONVERGES, STALLS, fails
+from repro._outcome import AGREES, CONVERGES, WRONG_RESULT, any_of, fails
 
 FAILS = fails("ValueError", "expected_none", "update", "jax")
 
@@ -12,6 +12,13 @@ def error(**overrides):
     fields = dict(exc_type="ValueError", family="expected_none", phase="update", library="jax")
     fields.update(overrides)
     return Outcome("no_params", "eager", "error", **fields)
+
+
+def finished(scenario, status, departed_at=None, reference_error=None):
+    """A run that finished, compared with the flat-vector reference."""
+    reference = {"compared": 12, "departed_at": departed_at, "reference_error": reference_error}
+    family = status if status in ("wrong_result", "not_converged") else None
+    return Outcome(scenario, "jit", status, family=family, iterations=11, final_loss=0.1, reference=reference)
 
 
 CASES = [
@@ -30,11 +37,26 @@ CASES = [
     ("crash beats expectation", CONVERGES, Outcome("partition_fix", "jit", "crash"), Verdict.CRASH),
     ("timeout", FAILS, Outcome("no_params", "jit", "timeout"), Verdict.TIMEOUT),
     ("nothing measured", None, error(), Verdict.UNKNOWN),
-    ("silent stall, as measured", STALLS, Outcome("seed_fix_no_linesearch", "eager", "not_converged",
-                                                  family="not_converged"), Verdict.REPRODUCED),
-    ("stall expected, raised instead", STALLS, error(), Verdict.CHANGED),
-    ("stall expected, converged", STALLS, Outcome("seed_fix_no_linesearch", "eager", "converged"),
+    ("wrong result, as measured", WRONG_RESULT, finished("value_fn_full_model", "wrong_result", departed_at=2),
+     Verdict.REPRODUCED),
+    ("wrong result expected, raised instead", WRONG_RESULT, error(), Verdict.CHANGED),
+    ("wrong result expected, now right", WRONG_RESULT, finished("value_fn_full_model", "not_converged"),
      Verdict.FIXED_UPSTREAM),
+    ("workaround computes a wrong result", CONVERGES, finished("partition_fix", "wrong_result", departed_at=1),
+     Verdict.WRONG_RESULT),
+    ("an expected error became a wrong result", FAILS, finished("no_params", "wrong_result", departed_at=1),
+     Verdict.WRONG_RESULT),
+    ("user module: agrees, not converged", AGREES, finished("partition_fix", "not_converged"), Verdict.WORKAROUND_OK),
+    ("user module: agrees and converged", AGREES, finished("partition_fix", "converged"), Verdict.WORKAROUND_OK),
+    ("user module: raised", AGREES, error(), Verdict.REGRESSION),
+    ("user module: reference raised, not converged", AGREES,
+     finished("partition_fix", "not_converged", reference_error="TypeError: x"), Verdict.REGRESSION),
+    ("built-in problem: agrees but not converged", CONVERGES, finished("partition_fix", "not_converged"),
+     Verdict.REGRESSION),
+    ("one of several failures", any_of(FAILS, WRONG_RESULT), finished("seed_fix", "wrong_result", departed_at=1),
+     Verdict.REPRODUCED),
+    ("the other of several failures", any_of(FAILS, WRONG_RESULT), error(), Verdict.REPRODUCED),
+    ("none of several failures", any_of(FAILS, WRONG_RESULT), error(phase="init"), Verdict.CHANGED),
 ]
 
 

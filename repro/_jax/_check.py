@@ -10,7 +10,8 @@ from .._catalogue import UsageError, check_modes, check_scenarios
 from .._outcome import AS_EXPECTED, Verdict
 from .._results import judge, render_table, summarise
 from .._versions import installed_versions
-from ._run import Budget, run_scenario
+from .._catalogue import Budget
+from ._run import run_scenario
 
 
 @dataclasses.dataclass
@@ -53,13 +54,19 @@ def validate(model, loss_fn):
                          f"with shape {shape}")
 
 
-def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps=50,
-          loss_tol=1e-6, grad_tol=1e-3):
+_DEFAULT = Budget()
+
+
+def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps=_DEFAULT.max_steps,
+          loss_tol=_DEFAULT.loss_tol, grad_tol=_DEFAULT.grad_tol):
     """Run the scenario catalogue on `model` with scalar `loss_fn(model)` and judge each outcome.
 
     Tells whether this model breaks `optax.lbfgs()` unfiltered, as measured for the installed
-    versions, and whether the workarounds converge: gradient norm <= grad_tol within
-    `max_steps` iterations (and loss - optimum <= loss_tol when `optimum` is given).
+    versions, and whether the workarounds work: every call pattern that finishes is compared,
+    iterate by iterate, with the same `optax.lbfgs` on the flat vector of the module's float
+    arrays (WRONG-RESULT where it departs). Convergence (gradient norm <= grad_tol within
+    `max_steps` iterations, and loss - optimum <= loss_tol when `optimum` is given) is reported
+    as information: a working pattern may need more steps on a hard problem.
     Runs in this process (a user's module and closure cannot be shipped to a child), so a
     hard crash here ends the caller; the CLI isolates its own scenarios instead.
     """

@@ -9,10 +9,14 @@
   One JAX import and warm caches serve many jobs. It prints an empty result `{}` once
   it has imported JAX and started its backend, so the parent can start workers before
   timing anything, and knows XLA accepted its XLA_FLAGS.
+
+REPRO_ORACLE=0 skips the flat-vector reference comparison (`repro._jax._oracle`): only the
+benchmarks use it, to measure what the oracle costs.
 """
 
 import ctypes
 import json
+import os
 import sys
 import time
 
@@ -26,6 +30,10 @@ def _self_test(name):
         ctypes.string_at(0)  # segfault
     if name == "_hang":
         time.sleep(3600)
+
+
+def _oracle():
+    return os.environ.get("REPRO_ORACLE", "1") != "0"
 
 
 def _report(outcome):
@@ -43,7 +51,7 @@ def main(pairs):
 
         problem = problem or mlp_problem()
         model, loss, optimum = problem
-        _report(run_scenario(name, mode, model, loss, optimum=optimum, problem="mlp"))
+        _report(run_scenario(name, mode, model, loss, optimum=optimum, problem="mlp", oracle=_oracle()))
 
 
 def serve(lines):
@@ -71,7 +79,7 @@ def serve(lines):
                             phase="build"))
             continue
         model, loss, optimum = built[source]
-        _report(run_scenario(name, mode, model, loss, optimum=optimum))
+        _report(run_scenario(name, mode, model, loss, optimum=optimum, oracle=_oracle()))
 
 
 if __name__ == "__main__":

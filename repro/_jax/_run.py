@@ -1,51 +1,76 @@
 """Run one scenario on one model in this process and return an Outcome."""
 
+import collections
 import contextlib
-import dataclasses
 import time
 import traceback as tb
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from .._catalogue import NO_LINESEARCH, Budget
 from .._outcome import Outcome
 from .._signatures import message_family, raising_library, refine_phase
 from .._versions import installed_versions
-from . import _scenarios
+from . import _oracle, _scenarios
 
 
-@dataclasses.dataclass(frozen=True)
-class Budget:
-    """The convergence definition: within `max_steps` iterations, gradient norm <= grad_tol
-    and (when the optimum is known) loss - optimum <= loss_tol; losses finite, not growing."""
-
-    max_steps: int = 50
-    loss_tol: float = 1e-6
-    grad_tol: float = 1e-3
-
-
-def _loss_dtype(loss, model):
+def loss_of_filtered(model, loss):
+    """What `loss` makes of the module with its non-array leaves replaced by None, as the
+    line search of `value_fn_full_model` sees it: "raises", "differs" (from `loss(model)`: a
+    non-array field steers the loss) or "same" (the loss never reads one). None when the
+    module has no non-array leaves or the loss cannot be evaluated at all."""
+    filtered = eqx.filter(model, eqx.is_array)
     try:
-        return eqx.filter_eval_shape(loss, model).dtype
-    except Exception:  # a loss that cannot even be traced fails in the scenario itself
+        full = float(loss(model))
+    except Exception:  # noqa: BLE001 -- the scenarios will show it
         return None
+    try:
+        value = float(loss(filtered))
+    except Exception:  # noqa: BLE001 -- what we are asking
+        return "raises"
+    return "same" if value == full or (value != value and full != full) else "differs"
+
+
+def _kind(array):
+    """int, bool, low_precision (float16/bfloat16) or float: Optax's line search takes its
+    value dtype from the first leaf it is given, so the first array's kind matters."""
+    if array.dtype == jnp.bool_:
+        return "bool"
+    if jnp.issubdtype(array.dtype, jnp.integer):
+        return "int"
+    return "low_precision" if array.dtype in (jnp.float16, jnp.bfloat16) else "float"
+
+
+_last_contents = [None]  # (model, loss, problem, contents): several scenarios ask in a row
 
 
 def contents(model, problem=None, loss=None):
     """What kinds of leaves the module holds (float arrays of more than one dtype among
-    them?), whether `loss` returns float16/bfloat16, and which built-in problem it is."""
+    them?), the kind of the first array leaf, whether `loss` returns float16/bfloat16, what it
+    makes of the module without its non-array leaves (`loss_of_filtered`), and which built-in
+    problem it is."""
+    last = _last_contents[0]
+    if last is not None and last[0] is model and last[1] is loss and last[2] == problem:
+        return dict(last[3])
     leaves = jax.tree_util.tree_leaves(model)
     arrays = [leaf for leaf in leaves if eqx.is_array(leaf)]
-    return {
-        "non_array_leaves": len(arrays) < len(leaves),
+    non_array = len(arrays) < len(leaves)
+    found = {
+        "non_array_leaves": non_array,
         "int_arrays": any(jnp.issubdtype(a.dtype, jnp.integer) for a in arrays),
         "bool_arrays": any(a.dtype == jnp.bool_ for a in arrays),
         "low_precision_floats": any(a.dtype in (jnp.float16, jnp.bfloat16) for a in arrays),
         "mixed_float_dtypes": len({a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)}) > 1,
-        "low_precision_loss": loss is not None and _loss_dtype(loss, model) in (jnp.float16, jnp.bfloat16),
+        "low_precision_loss": loss is not None and _oracle.loss_dtype(loss, model) in (jnp.float16, jnp.bfloat16),
+        "loss_of_filtered": loss_of_filtered(model, loss) if non_array and loss is not None else None,
+        "first_array": _kind(arrays[0]) if arrays else None,
         "problem": problem,
     }
+    _last_contents[0] = (model, loss, problem, found)
+    return dict(found)
 
 
 def build_case(source):
@@ -66,8 +91,12 @@ def _unfiltered_tracebacks():
         jax.config.update("jax_traceback_filtering", previous)
 
 
-def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget(), problem=None):
-    """Run scenario `name` ("eager" or "jit" mode) and record what happened."""
+def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget(), problem=None, oracle=True):
+    """Run scenario `name` ("eager" or "jit" mode) and record what happened.
+
+    A scenario that finishes is compared with the flat-vector reference (`_oracle`) unless
+    `oracle=False`: departing from it makes the outcome `wrong_result`, whatever the losses say.
+    """
     scenario = getattr(_scenarios, name)
     outcome = Outcome(scenario=name, mode=mode, status="error",
                       versions=installed_versions(), contents=contents(model, problem, loss))
@@ -76,29 +105,102 @@ def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget(), prob
     try:
         with _unfiltered_tracebacks():
             result = _scenarios.solve(
-                scenario, model, loss, jit=(mode == "jit"), optimum=optimum,
+                scenario, model, loss, jit=(mode == "jit"), optimum=optimum, record=oracle,
                 max_steps=budget.max_steps, loss_tol=budget.loss_tol, grad_tol=budget.grad_tol,
             )
     except Exception as error:  # the failure is the measurement
-        frames = [frame.filename for frame in tb.extract_tb(error.__traceback__)]
-        message = str(error)
-        outcome.exc_type = type(error).__name__
-        outcome.message = message.strip().splitlines()[0][:500] if message.strip() else ""
-        outcome.family = message_family(message)
-        outcome.phase = refine_phase(_scenarios.current_phase(), frames)
-        outcome.library = raising_library(frames)
-        outcome.traceback = "".join(tb.format_exception(type(error), error, error.__traceback__))
+        _record_error(outcome, error)
     else:
-        outcome.status = "converged" if result["converged"] else "not_converged"
-        outcome.iterations = result["iterations"]
-        outcome.initial_loss = result["initial_loss"]
-        outcome.final_loss = result["final_loss"]
-        outcome.grad_norm = result["grad_norm"]
-        if not result["converged"]:
-            outcome.family = "not_converged"
-            outcome.message = (
-                f"did not converge: loss {result['initial_loss']:.3g} -> {result['final_loss']:.3g}, "
-                f"grad norm {result['grad_norm']:.3g} after {result['iterations']} iterations"
-            )
+        _record_result(outcome, result)
+        if oracle:
+            _judge_by_reference(outcome, name, model, loss, result)
     outcome.seconds = round(time.perf_counter() - start, 3)
     return outcome
+
+
+def _record_error(outcome, error):
+    frames = [frame.filename for frame in tb.extract_tb(error.__traceback__)]
+    message = str(error)
+    outcome.exc_type = type(error).__name__
+    outcome.message = message.strip().splitlines()[0][:500] if message.strip() else ""
+    outcome.family = message_family(message)
+    outcome.phase = refine_phase(_scenarios.current_phase(), frames)
+    outcome.library = raising_library(frames)
+    outcome.traceback = "".join(tb.format_exception(type(error), error, error.__traceback__))
+
+
+def _record_result(outcome, result):
+    outcome.status = "converged" if result["converged"] else "not_converged"
+    outcome.iterations = result["iterations"]
+    outcome.initial_loss = result["initial_loss"]
+    outcome.final_loss = result["final_loss"]
+    outcome.grad_norm = result["grad_norm"]
+    if not result["converged"]:
+        outcome.family = "not_converged"
+        outcome.message = (
+            f"did not converge: loss {result['initial_loss']:.3g} -> {result['final_loss']:.3g}, "
+            f"grad norm {result['grad_norm']:.3g} after {result['iterations']} iterations"
+        )
+
+
+class Reference:
+    """A reference run (`_scenarios.reference`) advanced lazily and kept as `solve` records runs:
+    {"losses", "iterates", "error"}, so a reference that ran 11 steps for one scenario is
+    extended when the next needs 14."""
+
+    def __init__(self, model, loss, *, jit, linesearch, shadow):
+        self.model, self.loss = model, loss  # held so a cache key (ids) stays valid
+        start = _oracle.nudge(model) if shadow else model
+        self._run = _scenarios.iterations(_scenarios.reference(linesearch, shadow), start, loss, jit=jit)
+        self.record = {"losses": [], "iterates": [], "error": None}
+
+    def extend(self, steps):
+        """The record advanced to `steps` iterations (fewer if it stops being finite or raises)."""
+        losses = self.record["losses"]
+        with _unfiltered_tracebacks():
+            while self.record["error"] is None and len(losses) <= steps and (not losses or np.isfinite(losses[-1])):
+                try:
+                    model, value, _ = next(self._run)
+                except Exception as error:  # noqa: BLE001 -- recorded; the scenario is judged without it
+                    self.record["error"] = f"{type(error).__name__}: {_first_line(str(error))[:200]}"
+                    break
+                losses.append(value)
+                self.record["iterates"].append(_scenarios.iterate(model))
+        return self.record
+
+
+_references = collections.OrderedDict()  # the last few, for the scenarios that share them
+
+
+def reference_for(name, model, loss, *, shadow=False):
+    """The (cached) reference run scenario `name` is judged against: its `optax.lbfgs`
+    configuration on the flat vector; with `shadow`, the shadow reference (`_oracle`).
+    References always run under jit, whatever the scenario's mode: compiling the line search
+    once costs less than running it eagerly, and eager and jit runs of a module share it."""
+    linesearch = name not in NO_LINESEARCH
+    key = (id(model), id(loss), linesearch, shadow)
+    found = _references.get(key)
+    if found is None or found.model is not model or found.loss is not loss:
+        found = _references[key] = Reference(model, loss, jit=True, linesearch=linesearch, shadow=shadow)
+        while len(_references) > 6:
+            _references.popitem(last=False)
+    _references.move_to_end(key)
+    return found
+
+
+def _first_line(text):
+    text = text.strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _judge_by_reference(outcome, name, model, loss, result):
+    """Compare the finished run with its reference; a departure makes it a wrong result."""
+    steps = result["iterations"]
+    reference = reference_for(name, model, loss).extend(steps)
+    agreement = _oracle.compare(result, reference, _oracle.tolerance(model, loss),
+                                lambda: reference_for(name, model, loss, shadow=True).extend(steps))
+    outcome.reference = agreement.to_dict()
+    if agreement.departed_at is not None:
+        outcome.status, outcome.family = "wrong_result", "wrong_result"
+        outcome.message = (f"{agreement.summary()}; loss {result['initial_loss']:.3g} -> "
+                           f"{result['final_loss']:.3g} in {steps} iterations")

@@ -15,7 +15,9 @@ import contextlib
 
 import equinox as eqx
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 _PHASE = ["setup"]
@@ -193,14 +195,63 @@ def partition_fix(model, loss):
     return init, step
 
 
+# --- The reference: what every working call pattern must compute ---------------------
+
+
+def reference(linesearch=True, shadow=False):
+    """L-BFGS on one flat vector holding the module's float arrays (`ravel_pytree`), with a
+    `value_fn` that unravels it and recombines the static part: a plain array has nothing for
+    this bug to bite on, so its iterates are what L-BFGS computes. `linesearch=False` mirrors
+    `optax.lbfgs(linesearch=None)`, called as the shared workaround calls it.
+
+    `shadow=True` is the same computation with the vector stored back to front, so every sum
+    runs in another order: started one epsilon away, how far it drifts from the first shows how far
+    rounding alone moves this problem's iterates."""
+
+    def make(model, loss):
+        optim = optax.lbfgs() if linesearch else optax.lbfgs(linesearch=None)
+        params, static = eqx.partition(model, eqx.is_inexact_array)
+        _, unravel = jax.flatten_util.ravel_pytree(params)
+        order = slice(None, None, -1 if shadow else 1)
+
+        def flat(model):
+            return jax.flatten_util.ravel_pytree(eqx.filter(model, eqx.is_inexact_array))[0][order]
+
+        def value_fn(x):
+            return loss(eqx.combine(unravel(x[order]), static))
+
+        def init(model):
+            return optim.init(flat(model))
+
+        def step(model, opt_state):
+            x = flat(model)
+            value, grad = jax.value_and_grad(value_fn)(x)
+            with phase("update"):
+                if linesearch:
+                    updates, opt_state = optim.update(grad, opt_state, x, value=value, grad=grad, value_fn=value_fn)
+                else:
+                    updates, opt_state = optim.update(grad, opt_state, x)
+            with phase("apply"):
+                x = optax.apply_updates(x, updates)
+            return eqx.combine(unravel(x[order]), static), opt_state
+
+        return init, step
+
+    return make
+
+
+def iterate(model):
+    """The module's float arrays as one NumPy vector: how iterates are compared."""
+    return np.asarray(jax.flatten_util.ravel_pytree(eqx.filter(model, eqx.is_inexact_array))[0], np.float64)
+
+
 # --- Driving a scenario -------------------------------------------------------------
 
 
-def solve(scenario, model, loss, *, jit, max_steps, loss_tol, grad_tol, optimum=None):
-    """Run `scenario` until converged or `max_steps`; return a dict of what happened.
+def iterations(scenario, model, loss, *, jit):
+    """Run `scenario` one L-BFGS iteration at a time, eagerly or under `eqx.filter_jit`.
 
-    Converged means: every loss finite, the final loss no larger than the initial one,
-    the gradient norm <= grad_tol and, when the optimum is known, loss - optimum <= loss_tol.
+    Yields `(model, loss, gradient norm)` for the starting point, then after every step.
     Exceptions propagate; `current_phase()` then says where.
     """
     init, step = scenario(model, loss)
@@ -213,31 +264,48 @@ def solve(scenario, model, loss, *, jit, max_steps, loss_tol, grad_tol, optimum=
             value, grads = value_and_grad(model)
             leaves = jax.tree_util.tree_leaves(eqx.filter(grads, eqx.is_inexact_array))
             grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in leaves))
-        return float(value), float(grad_norm)
+        return model, float(value), float(grad_norm)
 
-    initial_loss, grad_norm = measure(model)
+    yield measure(model)
     with phase("init"):
         opt_state = init(model)
-    final_loss, iterations, history = initial_loss, 0, [initial_loss]
+    while True:
+        model, opt_state = step(model, opt_state)
+        yield measure(model)
+
+
+def solve(scenario, model, loss, *, jit, max_steps=None, loss_tol=None, grad_tol=None, optimum=None,
+          record=False, steps=None):
+    """Run `scenario` until converged or `max_steps`; return a dict of what happened.
+
+    Converged means: every loss finite, the final loss no larger than the initial one,
+    the gradient norm <= grad_tol and, when the optimum is known, loss - optimum <= loss_tol.
+    `record=True` also returns every iterate (`iterate(model)`), the starting point first.
+    `steps=N` runs exactly N iterations instead (fewer only if the loss stops being finite).
+    """
+    run = iterations(scenario, model, loss, jit=jit)
+    model, initial_loss, grad_norm = next(run)
+    losses, iterates = [initial_loss], [iterate(model)] if record else []
 
     def done():
-        close = optimum is None or final_loss - optimum <= loss_tol
-        return grad_norm <= grad_tol and close
+        close = optimum is None or losses[-1] - optimum <= loss_tol
+        return grad_tol is not None and grad_norm <= grad_tol and close
 
-    while not done() and iterations < max_steps:
-        model, opt_state = step(model, opt_state)
-        iterations += 1
-        final_loss, grad_norm = measure(model)
-        history.append(final_loss)
-        if not jnp.isfinite(final_loss):
+    while len(losses) <= steps if steps is not None else (not done() and len(losses) <= max_steps):
+        model, value, grad_norm = next(run)
+        losses.append(value)
+        if record:
+            iterates.append(iterate(model))
+        if not np.isfinite(value):
             break
-    finite = all(bool(jnp.isfinite(v)) for v in history) and bool(jnp.isfinite(grad_norm))
-    converged = finite and final_loss <= initial_loss and done()
+    finite = bool(np.all(np.isfinite(losses))) and bool(np.isfinite(grad_norm))
     return {
-        "converged": converged,
+        "converged": finite and losses[-1] <= losses[0] and done(),
         "finite": finite,
-        "iterations": iterations,
+        "iterations": len(losses) - 1,
         "initial_loss": initial_loss,
-        "final_loss": final_loss,
+        "final_loss": losses[-1],
         "grad_norm": grad_norm,
+        "losses": losses,
+        "iterates": iterates,
     }

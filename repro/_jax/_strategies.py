@@ -5,11 +5,15 @@ Every generated case is *source code* (a `Case`): a few lines that define `model
 by executing that source, so a counterexample's reproducer is exactly what ran, and
 shrinking heads to short source (fewer fields, smaller shapes, simpler leaves).
 
-The loss has a known optimum, 0: a quadratic pulling every float array to 0.5 (or, for
-`eqx.nn` layers, to the layer's initial weights), plus `0.0 *` a use of every other leaf
-the way a forward pass uses it (calls the activation, multiplies by the Python float,
-sums the integer array...). So a scenario that hands L-BFGS's line search a filtered
-module trips over the missing leaf exactly as user code would.
+The loss has a known optimum, 0: a term per float array that is 0 at its optimum (a
+quadratic pulling it to 0.5, a badly scaled one, a double well, a Rosenbrock valley: see
+LOSS_FORMS), or, for `eqx.nn` layers, a quadratic pulling to the layer's initial weights;
+plus `0.0 *` a use of every other leaf the way a forward pass uses it (calls the
+activation, multiplies by the Python float, sums the integer array...), and for steering
+fields (a flag selecting a branch, an int used as a size, a Dropout inference switch) a
+term that is 0 with the field's value and not 0, or an error, when the field is None. So
+a scenario that hands L-BFGS's line search a filtered module trips over the missing leaf
+exactly as user code would, or silently computes another function.
 """
 
 import dataclasses
@@ -61,13 +65,36 @@ def _shape():
 FLOAT_DTYPES = ("float32", "float16", "bfloat16")
 
 
+# How a float array enters the loss; every form is 0 at its optimum and > 0 elsewhere, and the
+# first (a plain quadratic) is what Hypothesis shrinks to. `{p}` is the array, `{w}` a fixed
+# array of its shape with weights from 1e-2 to 1e2.
+LOSS_FORMS = (
+    ("jnp.sum(({p} - 0.5) ** 2)", "quadratic"),
+    # Badly scaled: curvatures four orders of magnitude apart.
+    ("jnp.sum({w} * ({p} - 0.5) ** 2)", "badly scaled"),
+    # Non-convex: two minima (0.5 and -0.25, both loss 0) and a maximum between them; no
+    # start value (1.5, -1, 0, 2) is stationary.
+    ("jnp.sum(({p} - 0.5) ** 2 * ({p} + 0.25) ** 2)", "double well"),
+    # Non-convex and slow: a Rosenbrock valley along the array's entries (with its start).
+    ("jnp.sum((1.0 - {p}) ** 2) + jnp.sum(10.0 * (jnp.ravel({p})[1:] - jnp.ravel({p})[:-1] ** 2) ** 2)",
+     "Rosenbrock"),
+)
+
+
 @st.composite
 def float_arrays(draw):
     shape = draw(_shape())
     start = draw(st.sampled_from([1.5, -1.0, 0.0, 2.0]))
     dtype = draw(st.sampled_from(FLOAT_DTYPES))
+    form, name = draw(st.sampled_from(LOSS_FORMS))
+    size = 1
+    for n in shape:
+        size *= n
+    weights = f"jnp.logspace(-2.0, 2.0, {size}).reshape({shape!r})"
+    use = form.replace("{w}", weights)
+    described = f"{dtype}{list(shape)}" + ("" if name == "quadratic" else f" {name}")
     return Leaf(f"jnp.full({shape!r}, {start!r}, jnp.{dtype})", "float" if dtype == "float32" else "low_precision",
-                "jnp.sum(({p} - 0.5) ** 2)", f"{dtype}{list(shape)}")
+                use, described)
 
 
 def other_leaves():
@@ -83,6 +110,22 @@ def other_leaves():
         st.integers(1, 3).map(
             lambda n: Leaf(f"jnp.arange({n}, dtype=jnp.int32)", "int_array", "0.0 * jnp.sum({p})", f"int32[{n}]")),
         st.just(Leaf("jnp.array([True, False])", "bool_array", "0.0 * jnp.sum({p})", "bool[2]")),
+        steering_leaves(),
+    )
+
+
+def steering_leaves():
+    """Non-array fields that steer the loss rather than feed it: each term is 0 with the field's
+    real value, and something else when the field is None (as a filtered module has it), so a
+    call pattern that evaluates the loss on a filtered module computes another function."""
+    return st.one_of(
+        # A flag that selects a branch.
+        st.just(Leaf("True", "steering", "(0.0 if {p} else 1.0)", "flag steering a branch")),
+        # An int used as a size: [:None] is the whole array.
+        st.just(Leaf("2", "steering", "(jnp.sum(jnp.arange(4.0)[:{p}]) - 1.0)", "int used as a size")),
+        # An inference switch, as eqx.nn layers have: with None, Dropout wants a key.
+        st.just(Leaf("eqx.nn.Dropout(0.5, inference=True)", "steering",
+                     "jnp.sum({p}(jnp.zeros(2)))", "eqx.nn.Dropout(inference=True)")),
     )
 
 
@@ -166,10 +209,11 @@ class _Writer:
 ACCUMULATORS = ("jnp.float32(0.0)", "0.0")
 
 
-def _render(first, fields, statics, accumulator=ACCUMULATORS[0]):
+def _render(first, fields, statics, accumulator=ACCUMULATORS[0], position=0):
     w = _Writer()
-    construct = w.module([("w", Node(leaf=first))] + [(f"f{i}", n) for i, n in enumerate(fields)], "m",
-                         [(f"s{i}", n) for i, n in enumerate(statics)])
+    named = [(f"f{i}", n) for i, n in enumerate(fields)]
+    named.insert(min(position, len(named)), ("w", Node(leaf=first)))  # the float field, not always first
+    construct = w.module(named, "m", [(f"s{i}", n) for i, n in enumerate(statics)])
     loss = "\n".join(["def loss(m):", f"    total = {accumulator}"]
                      + [f"    total = total + {t}" for t in w.terms] + ["    return total"])
     source = "\n\n\n".join([PRELUDE.rstrip(), *reversed(w.classes)]) + f"\n\n\nmodel = {construct}\n\n\n{loss}\n\n\noptimum = 0.0\n"
@@ -185,7 +229,8 @@ def modules(draw, max_fields=4):
     first = draw(float_arrays())
     fields = draw(st.lists(nodes(), min_size=0, max_size=max_fields))
     statics = draw(st.lists(static_nodes(), min_size=0, max_size=2))
-    return _render(first, fields, statics, draw(st.sampled_from(ACCUMULATORS)))
+    position = draw(st.integers(0, len(fields)))  # 0 first: Hypothesis shrinks towards it
+    return _render(first, fields, statics, draw(st.sampled_from(ACCUMULATORS)), position)
 
 
 # --- real eqx.nn layers ----------------------------------------------------------------

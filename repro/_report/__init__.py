@@ -2,7 +2,8 @@
 
 Host side only; one file per job, in the order a report is made:
 
-    _extract.py   cut the standalone script out of repro/_jax's sources (script_for_scenario)
+    _extract.py   cut the standalone script (scenario, solve loop, flat-vector reference, oracle)
+                  out of repro/_jax's sources (script_for_scenario)
     _execute.py   run it as-is in a fresh process (run_script -> Run)
     _probe.py     the environment probe that runs beside it (python, packages, devices)
     _parse.py     read the outcome back from its output (parse_traceback, outcome_from_run)
@@ -17,9 +18,7 @@ from ._compose import Report, render_report, report, scenario_report
 from ._execute import Run, run_script
 from ._extract import (
     BUILTIN_CONTENTS,
-    GRAD_TOL,
-    LOSS_TOL,
-    MAX_STEPS,
+    ORACLE_FILE,
     PROBLEMS_FILE,
     SCENARIOS_FILE,
     SCRIPT_NAME,
@@ -33,7 +32,7 @@ from ._trim import trim_traceback
 reproducer = script_for_scenario
 
 __all__ = [
-    "BUILTIN_CONTENTS", "GRAD_TOL", "LINKS", "LOSS_TOL", "MAX_STEPS", "PROBLEMS_FILE", "SCENARIOS_FILE",
+    "BUILTIN_CONTENTS", "LINKS", "ORACLE_FILE", "PROBLEMS_FILE", "SCENARIOS_FILE",
     "SCRIPT_NAME", "Frame", "Report", "Run", "Traceback", "fence", "make_title", "outcome_from_run",
     "parse_traceback", "phase_lines", "phase_of", "render_markdown", "render_report", "report", "reproducer",
     "run_script", "scenario_report", "script_for_scenario", "script_imports", "trim_traceback",

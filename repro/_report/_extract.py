@@ -1,32 +1,31 @@
 """Cut the standalone reproducer out of the harness's own sources. No JAX.
 
-The script is cut with `ast` from the *source text* of repro/_jax/_problems.py and
-repro/_jax/_scenarios.py (read as files, never imported), so the code a maintainer runs is
-the code the harness runs: the `mlp_problem` builder (or any module source given), the one
-scenario function plus the `phase` label helper and any helper it calls, and a short
-driver loop with the harness's convergence definition.
+The script is cut with `ast` from the *source text* of repro/_jax/_problems.py,
+repro/_jax/_scenarios.py and repro/_jax/_oracle.py (read as files, never imported), so the
+code a maintainer runs is the code the harness runs: the `mlp_problem` builder (or any module
+source given), the one scenario function, the harness's own `solve` loop (with its
+convergence definition, `Budget`), the flat-vector reference and the oracle that compares the
+two, each with whatever it calls, and a few driver lines.
 """
 
 import ast
 import os
 import sys
 
-from .._catalogue import MODES, SCENARIOS, UsageError
+from .._catalogue import MODES, NO_LINESEARCH, SCENARIOS, Budget, UsageError
 
 _JAX_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_jax")
 SCENARIOS_FILE = os.path.join(_JAX_DIR, "_scenarios.py")
 PROBLEMS_FILE = os.path.join(_JAX_DIR, "_problems.py")
-
-# The convergence definition of repro._jax._run.Budget() (tests check they agree).
-MAX_STEPS, LOSS_TOL, GRAD_TOL = 50, 1e-6, 1e-3
+ORACLE_FILE = os.path.join(_JAX_DIR, "_oracle.py")
 
 SCRIPT_NAME = "lbfgs_equinox_repro.py"
 
-# repro._jax._run.contents(mlp_problem()[0], "mlp"), fixed by construction (tests check it): the
-# MLP's activations are functions, its arrays all float.
+# repro._jax._run.contents(model, "mlp", loss) of mlp_problem(), fixed by construction (tests
+# check it): the MLP's activations are functions (the loss raises without them), its arrays float32.
 BUILTIN_CONTENTS = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False,
                     "low_precision_floats": False, "mixed_float_dtypes": False, "low_precision_loss": False,
-                    "problem": "mlp"}
+                    "loss_of_filtered": "raises", "first_array": "float", "problem": "mlp"}
 
 
 def _read(path):
@@ -85,46 +84,31 @@ def _docstring_summary(node):
 
 
 def _driver(scenario, mode, problem_expr):
-    jit = mode == "jit"
-    lines = [
+    """The lines that run the scenario with the harness's budget, then its flat-vector reference
+    (as many steps) and the oracle's comparison: the last two lines printed are the verdict."""
+    jit, budget = mode == "jit", Budget()
+    linesearch = scenario not in NO_LINESEARCH
+    return "\n".join([
         'if __name__ == "__main__":',
         '    jax.config.update("jax_traceback_filtering", "off")  # show every frame, JAX\'s own included',
         '    print("jax", jax.__version__, "| optax", optax.__version__, "| equinox", eqx.__version__)',
         f"    model, loss, optimum = {problem_expr}",
-        f"    init, step = {scenario}(model, loss)",
-        "    value_and_grad = eqx.filter_value_and_grad(loss)",
-    ]
-    if jit:
-        lines.append("    init, step, value_and_grad = eqx.filter_jit(init), eqx.filter_jit(step), "
-                     "eqx.filter_jit(value_and_grad)")
-    lines += [
+        f"    result = solve({scenario}, model, loss, jit={jit}, max_steps={budget.max_steps}, "
+        f"loss_tol={budget.loss_tol!r}, grad_tol={budget.grad_tol!r},",
+        "                   optimum=optimum, record=True)",
+        '    print("converged" if result["converged"] else "did NOT converge", f"in {result[\'iterations\']} steps: '
+        'loss {result[\'initial_loss\']:.3g} -> {result[\'final_loss\']:.3g}, grad norm {result[\'grad_norm\']:.3g}")',
         "",
-        "    def measure(model):",
-        '        with phase("loss"):',
-        "            value, grads = value_and_grad(model)",
-        "            leaves = jax.tree_util.tree_leaves(eqx.filter(grads, eqx.is_inexact_array))",
-        "            return float(value), float(jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in leaves)))",
-        "",
-        "    def done(value, grad_norm):",
-        f"        return grad_norm <= {GRAD_TOL!r} and (optimum is None or value - optimum <= {LOSS_TOL!r})",
-        "",
-        "    initial_loss, grad_norm = measure(model)",
-        '    with phase("init"):',
-        "        opt_state = init(model)",
-        "    losses, steps = [initial_loss], 0",
-        f"    while not done(losses[-1], grad_norm) and steps < {MAX_STEPS}:",
-        "        model, opt_state = step(model, opt_state)  # one L-BFGS iteration",
-        "        value, grad_norm = measure(model)",
-        "        losses.append(value)",
-        "        steps += 1",
-        "        if not jnp.isfinite(value):",
-        "            break",
-        "    finite = all(bool(jnp.isfinite(v)) for v in losses) and bool(jnp.isfinite(grad_norm))",
-        "    ok = finite and losses[-1] <= losses[0] and done(losses[-1], grad_norm)",
-        '    print("converged" if ok else "did NOT converge", f"in {steps} steps: loss {losses[0]:.3g} -> '
-        '{losses[-1]:.3g}, grad norm {grad_norm:.3g}")',
-    ]
-    return "\n".join(lines)
+        "    # What the pattern must compute: the same optax.lbfgs on one flat vector of the float arrays.",
+        '    steps = result["iterations"]',
+        "    try:",
+        f"        ref = solve(reference(linesearch={linesearch}), model, loss, jit=True, steps=steps, record=True)",
+        "    except Exception as error:  # the reference itself fails: an Optax problem, not a pytree one",
+        '        ref = {"losses": [], "iterates": [], "error": f"{type(error).__name__}: {error}"}',
+        f"    shadow = lambda: solve(reference(linesearch={linesearch}, shadow=True), nudge(model), loss, jit=True,",
+        "                           steps=steps, record=True)",
+        "    print(compare(result, ref, tolerance(model, loss), shadow).summary())",
+    ])
 
 
 def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_expr=None, note=None):
@@ -150,8 +134,12 @@ def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_
             raise UsageError("problem_expr is required with problem_source")
         problem_code, problem_imports = problem_source.strip(), []
         what = "a generated Equinox module"
-    # The driver below calls `phase`; the scenario pulls in whatever else it references.
-    scenario_code = "\n\n\n".join(_needed(scen_defs, ["phase", scenario]))
+    # The scenario pulls in whatever it references (`phase`...); the driver calls the rest.
+    scenario_parts = _needed(scen_defs, [scenario])
+    scenario_code = "\n\n\n".join(scenario_parts)
+    runner_code = "\n\n\n".join(p for p in _needed(scen_defs, ["solve", "reference"]) if p not in scenario_parts)
+    oracle_defs, oracle_imports = _top_level(_read(ORACLE_FILE))
+    oracle_code = "\n\n\n".join(_needed(oracle_defs, ["compare", "tolerance", "nudge"]))
     summary = _docstring_summary(scen_defs[scenario][0])
     header = [
         f"# Standalone reproducer: optax.lbfgs() on {what};",
@@ -162,7 +150,7 @@ def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_
     ]
     return "\n".join([
         "\n".join(header),
-        _import_block(scen_imports + problem_imports),
+        _import_block(scen_imports + oracle_imports + problem_imports),
         "",
         "",
         "# --- the module and its loss " + "-" * 60,
@@ -171,6 +159,14 @@ def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_
         "",
         "# --- the call pattern (phase() only labels the step that fails) " + "-" * 24,
         scenario_code,
+        "",
+        "",
+        "# --- the harness's own loop, and L-BFGS on the flat vector (what the pattern must compute) " + "-" * 1,
+        runner_code,
+        "",
+        "",
+        "# --- the oracle: compare the two, iterate by iterate " + "-" * 37,
+        oracle_code,
         "",
         "",
         _driver(scenario, mode, problem_expr),

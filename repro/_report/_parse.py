@@ -2,8 +2,9 @@
 
 A traceback gives the exception type, message family (repro._signatures), phase (the
 innermost `with phase("..."):` block of the script enclosing a frame of the traceback) and
-raising library; otherwise the script's final `converged ...` / `did NOT converge ...` line
-gives the convergence result.
+raising library; otherwise the script's `converged ...` / `did NOT converge ...` line gives the
+convergence result, and the oracle's line after it (`matches the flat-vector reference ...` or
+`WRONG RESULT: departs ...`) whether the run computed what L-BFGS computes.
 """
 
 import ast
@@ -19,6 +20,12 @@ _FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func
 _EXC = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::(?: (?P<message>.*))?)?$")
 _RESULT = re.compile(r"^(?P<what>converged|did NOT converge)\b(?P<rest>.*)$")
 _STEPS = re.compile(r"in (\d+) steps")
+# The oracle's verdict line (repro._jax._oracle.Agreement.summary), printed last by the script.
+_AGREEMENT = re.compile(
+    r"^(?:WRONG RESULT: departs from the flat-vector reference at iteration (?P<departed>\d+): relative "
+    r"deviation (?P<deviation>\S+) > (?P<allowed>\S+) allowed"
+    r"|matches the flat-vector reference at all (?P<compared>\d+) iterates .*"
+    r"|the flat-vector reference itself raised (?P<error>.*): nothing compared)$")
 
 
 @dataclasses.dataclass
@@ -124,7 +131,24 @@ def outcome_from_run(run, script_text, *, scenario, mode, versions, contents, sc
     else:
         outcome.status, outcome.family = "not_converged", "not_converged"
         outcome.message = "did not converge" + last["rest"]
+    _read_agreement(outcome, run.output)
     return outcome
+
+
+def _read_agreement(outcome, output):
+    """The oracle's line: whether the run matched the flat-vector reference (Outcome.reference)."""
+    found = [m for m in map(_AGREEMENT.match, output.splitlines()) if m]
+    if not found:
+        return
+    m = found[-1]
+    if m["error"] is not None:
+        outcome.reference = {"compared": 0, "departed_at": None, "reference_error": m["error"]}
+    elif m["departed"] is not None:
+        outcome.reference = {"departed_at": int(m["departed"]), "deviation": float(m["deviation"]),
+                             "allowed": float(m["allowed"]), "reference_error": None}
+        outcome.status, outcome.family, outcome.message = "wrong_result", "wrong_result", m.group(0)
+    else:
+        outcome.reference = {"compared": int(m["compared"]), "departed_at": None, "reference_error": None}
 
 
 def frame_lines(frame):

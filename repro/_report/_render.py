@@ -32,6 +32,9 @@ def make_title(outcome, scenario, env):
         what = f"workaround{named} works, converges in {outcome.iterations} steps"
     elif outcome.status == "not_converged":
         what = f"pattern{named} does not converge in {outcome.iterations} steps"
+    elif outcome.status == "wrong_result":
+        what = (f"pattern{named} runs without an error but computes a wrong result (departs from L-BFGS on "
+                f"the flat vector at iteration {(outcome.reference or {}).get('departed_at')})")
     elif outcome.status == "timeout":
         what = f"reproducer{named} times out"
     elif outcome.status == "crash":
@@ -56,26 +59,32 @@ def _observed(outcome):
     if outcome.status == "error":
         return f"`{outcome.exc_type}` ({outcome.family}) in {outcome.phase}, raised in {outcome.library}"
     if outcome.status in ("converged", "not_converged"):
+        same = ", matching the flat-vector reference" if outcome.agrees() else ""
         return outcome.status.replace("_", " ") + (f" after {outcome.iterations} steps"
-                                                  if outcome.iterations is not None else "")
+                                                  if outcome.iterations is not None else "") + same
+    if outcome.status == "wrong_result":
+        return f"wrong result: {outcome.message}"
     return outcome.status
 
 
 def _expected_text(expected):
     if expected is None:
         return "UNKNOWN: nothing measured for these versions"
-    if expected.converges:
-        return "converges"
-    return f"`{expected.exc_type}` ({expected.family}) in {expected.phase}, raised in {expected.library}"
+    return expected.describe()
 
 
 def render_markdown(report):
     """The Markdown of a Report (repro._report._compose)."""
     o, env = report.outcome, report.env
     out = [f"# {report.title}", ""]
-    if o.status == "converged":
-        out += ["This is a **workaround that works**: the call pattern below converges with these versions. "
+    if o.status == "converged" and o.agrees():
+        out += ["This is a **workaround that works**: the call pattern below converges with these versions, "
+                "and its iterates match the same L-BFGS run on the flat vector of the float arrays. "
                 "It is posted for reference next to the failing patterns.", ""]
+    if o.status == "wrong_result":
+        out += ["**No error is raised, but the result is wrong**: the call pattern below runs to the end, yet "
+                "its iterates depart from the same `optax.lbfgs` run on the flat vector of the module's float "
+                "arrays (what it must compute), as the script's last line shows.", ""]
     if report.summary:
         out += [f"Call pattern: {report.summary}" + (f" (`{report.scenario}`, {report.mode})." if report.scenario
                                                     else "."), ""]

@@ -1,0 +1,161 @@
+"""The reference oracle: does a call pattern that finished compute what L-BFGS computes?
+
+The reference is the same `optax.lbfgs` configuration run on one flat vector of the module's
+float arrays (`_scenarios.reference`): a plain array has nothing for this bug to bite on. A
+scenario that finishes is compared with it iterate by iterate: after every update, the
+relative deviation of the parameter vector and of the loss. The two agree to rounding, not
+bit for bit (a pytree and a flat vector sum in different orders), and a hard problem
+amplifies rounding step by step until the iterates differ in their leading digits. So what
+is allowed at iteration k is the larger of
+
+- `TOLERANCE_ULPS * (k + 1)` epsilons of the least precise float dtype in play (rounding
+  that adds up step by step), and
+- `DRIFT_FACTOR` times how far the *shadow* reference has drifted from the reference by then:
+  the same flat computation with the vector stored back to front (every sum in another
+  order), started one epsilon away. Its drift is what rounding alone does to this problem.
+
+Once that allows a 100% deviation, the iterates are rounding's to decide (a chaotic problem,
+unit-step L-BFGS blowing up): the comparison ends there (`horizon`). Bugs of this class show
+at the first iterations, long before.
+
+References run under jit whatever the scenario's mode (eager and jit runs of a module share them).
+
+Like `_scenarios`, this module imports only numpy, jax and equinox: `repro report` ships it
+in its reproducers, so a script judges its own run exactly as the harness does.
+"""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# Both measured (README "The reference oracle": 69 modules x 8 patterns x 2 modes in each of
+# the floor and newest cells). The floor, in epsilons per step: a pytree's iterates stayed
+# within 2 epsilons per step of the flat vector's where the shadow did not drift. The factor:
+# a correct pattern drifted at most about 50 times as far as the shadow (a badly scaled
+# quadratic, eager, jax 0.4.30); a corrupted update departs by hundreds of times what is
+# allowed at its first iteration.
+TOLERANCE_ULPS = 16.0
+DRIFT_FACTOR = 1000.0
+
+
+@dataclasses.dataclass
+class Agreement:
+    """How a run's iterates compare with the reference's. A deviation is the larger of the
+    parameter vector's (relative to its norm) and the loss's (relative to the initial loss)."""
+
+    compared: int  # iterates compared (the starting point included)
+    tolerance: float  # the floor per step: TOLERANCE_ULPS epsilons of the least precise dtype
+    departed_at: int = None  # first iteration past what is allowed (None: agrees throughout)
+    deviation: float = 0.0  # at the departure, else at the closest call (largest deviation / allowed)
+    allowed: float = 0.0  # what was allowed there
+    drift: float = None  # how far the shadow reference had drifted (None: not needed)
+    margin: float = 0.0  # the largest deviation / allowed ratio (> 1: departed)
+    horizon: int = None  # where rounding alone could move the iterates 100%: compared up to there
+    reference_steps: int = 0
+    reference_error: str = None  # the reference itself raised: its exception, nothing compared
+
+    @property
+    def agrees(self):
+        return self.reference_error is None and self.departed_at is None
+
+    def summary(self):
+        """One line, as the reproducer prints it and the report reads it back."""
+        if self.reference_error is not None:
+            return f"the flat-vector reference itself raised {self.reference_error}: nothing compared"
+        if self.departed_at is not None:
+            return (f"WRONG RESULT: departs from the flat-vector reference at iteration {self.departed_at}: "
+                    f"relative deviation {self.deviation:.3g} > {self.allowed:.3g} allowed")
+        horizon = (f" up to iteration {self.horizon}, where rounding alone could move them as far as they are "
+                   f"from zero" if self.horizon is not None else "")
+        return (f"matches the flat-vector reference at all {self.compared} iterates{horizon} (closest call: "
+                f"relative deviation {self.deviation:.3g}, {100 * self.margin:.0f}% of what was allowed)")
+
+    def to_dict(self):
+        return {k: (float(v) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def loss_dtype(loss, model):
+    """The dtype `loss(model)` returns, or None if it cannot even be traced."""
+    try:
+        return eqx.filter_eval_shape(loss, model).dtype
+    except Exception:  # noqa: BLE001 -- a loss that cannot be traced fails in the scenario itself
+        return None
+
+
+def tolerance(model, loss):
+    """TOLERANCE_ULPS epsilons of the least precise float dtype among the module's arrays and loss."""
+    dtypes = {a.dtype for a in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))}
+    returned = loss_dtype(loss, model)
+    if returned is not None and jnp.issubdtype(returned, jnp.inexact):
+        dtypes.add(jnp.dtype(returned))
+    eps = max((float(jnp.finfo(d).eps) for d in dtypes), default=float(jnp.finfo(jnp.float32).eps))
+    return TOLERANCE_ULPS * eps
+
+
+def nudge(model):
+    """The shadow's start: every float moved by one epsilon of its dtype, relative to its size
+    or to 1, whichever is larger (a zero moves too), computed in its own dtype."""
+
+    def move(a):
+        return a + jnp.asarray(jnp.finfo(a.dtype).eps, a.dtype) * (jnp.abs(a) + 1) if eqx.is_inexact_array(a) else a
+
+    return jax.tree_util.tree_map(move, model)
+
+
+def _deviation(a, b, scale):
+    """||a - b|| / scale; infinite where only one of them is non-finite."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    finite_a, finite_b = np.isfinite(a), np.isfinite(b)
+    if not np.array_equal(finite_a, finite_b):
+        return float("inf")
+    diff = float(np.linalg.norm(np.where(finite_a, a, 0.0) - np.where(finite_b, b, 0.0)))
+    if diff == 0.0:
+        return 0.0
+    return diff / scale if scale > 0 and np.isfinite(scale) else float("inf")
+
+
+def deviations(run, ref):
+    """The deviation of `run` from `ref` (each a dict with "losses" and "iterates", as `solve`
+    records them) at every iteration both have, up to the first where `ref` is not finite."""
+    x0, l0 = ref["iterates"][0], ref["losses"][0]
+    out = []
+    for k in range(min(len(run["losses"]), len(ref["losses"]))):
+        x, value = ref["iterates"][k], ref["losses"][k]
+        if not (np.isfinite(value) and np.all(np.isfinite(x))):
+            break  # the reference itself blew up (as unit-step L-BFGS may): nothing to compare with
+        scale = max(np.linalg.norm(x), np.linalg.norm(x0))
+        out.append(max(_deviation(run["iterates"][k], x, scale),
+                       _deviation([run["losses"][k]], [value], max(abs(value), abs(l0)))))
+    return out
+
+
+def compare(run, ref, tol, shadow=None):
+    """How `run` agrees with `ref` (dicts as `solve` records them; `ref` may carry an "error").
+    `shadow` is a callable returning the shadow reference's record, called only when some
+    deviation exceeds `tol`; a shadow that overflowed tells nothing past that point."""
+    steps = len(ref["losses"]) - 1
+    if ref.get("error") is not None and len(ref["losses"]) < len(run["losses"]):
+        return Agreement(compared=0, tolerance=tol, reference_steps=steps, reference_error=ref["error"])
+    devs = deviations(run, ref)
+    result = Agreement(compared=len(devs), tolerance=tol, reference_steps=steps)
+    drifts = deviations(shadow(), ref) if shadow is not None and devs and max(devs) > tol else []
+    envelope = 0.0
+    for k, dev in enumerate(devs):
+        if k < len(drifts) and np.isfinite(drifts[k]):
+            envelope = max(envelope, drifts[k])
+        allowed = max(tol * (k + 1), DRIFT_FACTOR * envelope)
+        if allowed >= 1.0:  # rounding alone may now move the iterates as far as they are from 0
+            result.compared, result.horizon = k, k
+            break
+        if dev / allowed > result.margin:
+            result.margin, result.deviation, result.allowed = dev / allowed, dev, allowed
+        if dev > allowed:
+            result.departed_at = k
+            break
+    result.drift = envelope if drifts else None
+    return result

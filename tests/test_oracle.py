@@ -1,0 +1,132 @@
+"""The reference oracle: a workaround is judged by agreeing with L-BFGS on the flat vector.
+
+A deliberately corrupted workaround (one leaf's update dropped, or two leaves' updates
+swapped) must be caught as a wrong result at the iteration where it departs. That a correct
+one on a problem where rounding grows (slow, chaotic) is not, tests/test_check.py shows on
+realistic models.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from repro._catalogue import Budget
+from repro._jax import _oracle, _scenarios
+from repro._jax._problems import mlp_problem
+from repro._jax._run import run_scenario
+from repro._outcome import AGREES, CONVERGES, Verdict, classify
+
+
+def corrupt(make_step):
+    """partition_fix whose step is changed by `make_step(new_params, old_params) -> params`."""
+    real = _scenarios.partition_fix
+
+    def corrupted(model, loss):
+        init, step = real(model, loss)
+
+        def bad_step(model, opt_state):
+            new_model, opt_state = step(model, opt_state)
+            old = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+            new = jax.tree_util.tree_leaves(eqx.filter(new_model, eqx.is_inexact_array))
+            leaves = make_step(new, old)
+            params, static = eqx.partition(new_model, eqx.is_inexact_array)
+            params = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(params), leaves)
+            return eqx.combine(params, static), opt_state
+
+        return init, bad_step
+
+    return corrupted
+
+
+def drop_first(new, old):
+    return [old[0], *new[1:]]
+
+
+def swap_same_shaped(new, old):
+    """Apply each of the first two equal-shaped leaves' update to the other (in a depth-2 MLP:
+    the two hidden biases)."""
+    shapes = [leaf.shape for leaf in new]
+    i, j = next((i, j) for i in range(len(new)) for j in range(i + 1, len(new)) if shapes[i] == shapes[j])
+    out = list(new)
+    out[i], out[j] = old[i] + (new[j] - old[j]), old[j] + (new[i] - old[i])
+    return out
+
+
+def assert_caught_at_the_first_update(outcome):
+    assert outcome.status == "wrong_result", (outcome.status, outcome.reference)
+    assert outcome.reference["departed_at"] == 1  # the first update is already wrong
+    assert outcome.reference["deviation"] > 100 * outcome.reference["tolerance"]
+    assert outcome.reference["deviation"] > outcome.reference["allowed"]
+    assert "departs from the flat-vector reference at iteration 1:" in outcome.message
+    assert classify(CONVERGES, outcome) is Verdict.WRONG_RESULT
+    assert classify(AGREES, outcome) is Verdict.WRONG_RESULT
+
+
+@pytest.mark.parametrize("damage", [drop_first, swap_same_shaped], ids=["drop-a-leaf", "swap-two-leaves"])
+def test_a_corrupted_workaround_is_a_wrong_result_at_the_iteration_it_departs(monkeypatch, damage):
+    model, loss, optimum = mlp_problem(depth=2)  # two hidden biases of shape (8,)
+    honest = run_scenario("partition_fix", "jit", model, loss, optimum=optimum, problem="mlp")
+    assert honest.status == "converged" and honest.agrees(), honest.reference
+    monkeypatch.setattr(_scenarios, "partition_fix", corrupt(damage))
+    assert_caught_at_the_first_update(run_scenario("partition_fix", "jit", model, loss, optimum=optimum, problem="mlp"))
+
+
+def test_a_corrupted_workaround_is_caught_eagerly_too(monkeypatch):
+    """Eager scenarios are judged against the same (jit-compiled) reference."""
+    model = (jnp.full((2,), 1.5), jnp.full((3,), -1.0))
+    loss = lambda m: jnp.sum((m[0] - 0.5) ** 2) + 2.0 * jnp.sum((m[1] - 0.25) ** 2)  # noqa: E731
+    honest = run_scenario("partition_fix", "eager", model, loss, optimum=0.0)
+    assert honest.status == "converged" and honest.agrees(), honest.reference
+    monkeypatch.setattr(_scenarios, "partition_fix", corrupt(drop_first))
+    # It departs at the first update; five steps (not the 50 eager ones it would run) show it.
+    assert_caught_at_the_first_update(run_scenario("partition_fix", "eager", model, loss, optimum=0.0,
+                                                   budget=Budget(max_steps=5)))
+
+
+def test_deviation_is_relative_and_infinite_when_only_one_side_is_finite():
+    assert _oracle._deviation([1.0, 2.0], [1.0, 2.0], 1.0) == 0.0
+    assert _oracle._deviation([3.0, 4.0], [0.0, 0.0], 10.0) == pytest.approx(0.5)
+    assert _oracle._deviation([np.nan], [1.0], 1.0) == float("inf")
+    assert _oracle._deviation([np.nan, 1.0], [np.nan, 1.0], 1.0) == 0.0
+    assert _oracle._deviation([1.0, 2.0], [1.0], 1.0) == float("inf")
+
+
+@pytest.mark.parametrize("dtype, eps", [(jnp.float32, 2.0**-23), (jnp.bfloat16, 2.0**-7), (jnp.float16, 2.0**-10)])
+def test_tolerance_follows_the_least_precise_dtype(dtype, eps):
+    model = (jnp.ones(2, jnp.float32), jnp.ones(3, dtype))
+    assert _oracle.tolerance(model, lambda m: jnp.sum(m[0])) == pytest.approx(_oracle.TOLERANCE_ULPS * eps)
+
+
+def test_a_low_precision_loss_sets_the_tolerance_too():
+    model = (jnp.ones(2, jnp.float32),)
+    loss = lambda m: jnp.sum(m[0]).astype(jnp.bfloat16)  # noqa: E731
+    assert _oracle.tolerance(model, loss) == pytest.approx(_oracle.TOLERANCE_ULPS * 2.0**-7)
+
+
+def record(losses, iterates):
+    return {"losses": list(losses), "iterates": [np.asarray(x, np.float64) for x in iterates]}
+
+
+def test_compare_allows_rounding_that_adds_up_and_the_shadows_drift_but_no_more():
+    tol = 1e-6  # allowed at iteration k: (k + 1) * tol, or 100 x the shadow's drift
+    ref = record([4.0, 1.0, 0.25], [[2.0, 0.0], [1.0, 0.0], [0.5, 0.0]])  # deviations are relative to |x0| = 2
+    close = record([4.0, 1.0, 0.25], [[2.0, 0.0], [1.0, 2e-6], [0.5, 4e-6]])  # 1e-6 <= 2e-6, 2e-6 <= 3e-6
+    assert _oracle.compare(close, ref, tol).agrees
+    assert "matches the flat-vector reference at all 3 iterates" in _oracle.compare(close, ref, tol).summary()
+    far = record([4.0, 1.0, 0.25], [[2.0, 0.0], [1.0, 5e-6], [0.5, 0.0]])  # 2.5e-6 > 2e-6 at iteration 1
+    verdict = _oracle.compare(far, ref, tol)
+    assert (verdict.departed_at, verdict.deviation, verdict.allowed) == (1, pytest.approx(2.5e-6), 2e-6)
+    assert "WRONG RESULT: departs from the flat-vector reference at iteration 1" in verdict.summary()
+    shadow = record([4.0, 1.0, 0.25], [[2.0, 0.0], [1.0, 1e-7], [0.5, 0.0]])  # drifted 5e-8: allows 5e-6
+    assert _oracle.compare(far, ref, tol, lambda: shadow).agrees
+
+
+def test_a_reference_that_blows_up_ends_the_comparison_and_one_that_raises_is_reported():
+    ref = record([4.0, float("nan")], [[2.0, 0.0], [float("nan"), 0.0]])
+    run = record([4.0, 1.0], [[2.0, 0.0], [1.0, 0.0]])
+    assert _oracle.compare(run, ref, 1e-6).compared == 1
+    raised = {**record([4.0], [[2.0, 0.0]]), "error": "TypeError: true_fun and false_fun output must have identical types"}
+    agreement = _oracle.compare(run, raised, 1e-6)
+    assert not agreement.agrees and "reference itself raised TypeError" in agreement.summary()
