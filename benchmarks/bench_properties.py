@@ -34,7 +34,7 @@ import tempfile
 WORKER = r"""
 import json, sys, time
 from hypothesis import HealthCheck, given, settings, strategies as st
-from repro._catalogue import MODES, SCENARIOS
+from repro._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from repro._isolate import Workers
 from repro.strategies import cases
 
@@ -45,7 +45,7 @@ statuses = []
           suppress_health_check=list(HealthCheck))
 @given(cases(), st.sampled_from(MODES))
 def work(case, mode):
-    outcomes = pool.run([(case.source, name, mode) for name in SCENARIOS])
+    outcomes = pool.run([(case.source, name, mode) for name in SCENARIOS], budget=GENERATED_BUDGETS[mode])
     for o in outcomes:
         seconds[o.scenario] += o.seconds or 0.0
     statuses.append([(o.scenario, o.signature(), o.iterations, o.final_loss) for o in outcomes])

@@ -326,10 +326,12 @@ class Workers:
             self._retire(slot, child)
             self.recycled += 1
 
-    def run(self, jobs):
-        jobs = list(jobs)
+    def run(self, jobs, budget=None):
+        """Outcomes of (source, scenario, mode) jobs, in order. `budget`: a dict of
+        repro._catalogue.Budget fields for these jobs (default: the Budget defaults)."""
+        jobs = [(*job, budget) for job in jobs]
         todo = queue.SimpleQueue()
-        for index in sorted(range(len(jobs)), key=lambda i: -self._expected_seconds(jobs[i][1:])):
+        for index in sorted(range(len(jobs)), key=lambda i: -self._expected_seconds(jobs[i][1:3])):
             todo.put(index)
         results = [None] * len(jobs)
 
@@ -347,34 +349,35 @@ class Workers:
         for thread in threads:
             thread.join()
         for job, outcome in zip(jobs, results):
-            total, runs = self._seconds.get(job[1:], (0.0, 0))
-            self._seconds[job[1:]] = (total + (outcome.seconds or 0.0), runs + 1)
+            total, runs = self._seconds.get(job[1:3], (0.0, 0))
+            self._seconds[job[1:3]] = (total + (outcome.seconds or 0.0), runs + 1)
         return results
 
     def _expected_seconds(self, key):
         total, runs = self._seconds.get(key, (0.0, 0))
         return total / runs if runs else float("inf")
 
-    def _ask(self, slot, source, scenario, mode):
+    def _ask(self, slot, source, scenario, mode, budget=None):
         """Run one job; a crash is retried once in a fresh worker, since a process that has
         compiled many XLA programs can die late for reasons of its own (measured: one crash in
         800 jobs of bench_properties). Only a crash that repeats is the job's verdict."""
-        outcome = self._ask_once(slot, source, scenario, mode)
+        outcome = self._ask_once(slot, source, scenario, mode, budget)
         if outcome.status != "crash":
             return outcome
-        retried = self._ask_once(slot, source, scenario, mode)
+        retried = self._ask_once(slot, source, scenario, mode, budget)
         if retried.status != "crash":
             retried.output = f"(a long-running worker died on this job first: {outcome.message}; " \
                              f"rerun in a fresh worker)\n{retried.output or ''}"
         return retried
 
-    def _ask_once(self, slot, source, scenario, mode):
+    def _ask_once(self, slot, source, scenario, mode, budget=None):
         try:
             child = self._spawn(slot)
         except RuntimeError as error:
             return Outcome(scenario, mode, "crash", message=str(error).splitlines()[0], output=str(error))
         try:
-            child.proc.stdin.write(json.dumps({"source": source, "scenario": scenario, "mode": mode}) + "\n")
+            job = {"source": source, "scenario": scenario, "mode": mode, "budget": budget or {}}
+            child.proc.stdin.write(json.dumps(job) + "\n")
             child.proc.stdin.flush()
             data = child.next_result(self.timeout)
         except BrokenPipeError:

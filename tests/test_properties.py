@@ -19,7 +19,7 @@ import pytest
 from hypothesis import example, given, note
 from hypothesis import strategies as st
 
-from repro._catalogue import MODES, SCENARIOS
+from repro._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from repro._expectations import expected_for
 from repro._jax._run import run_scenario
 from repro._outcome import AS_EXPECTED, classify
@@ -31,7 +31,8 @@ REPORT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 def mismatches(workers, case, mode, scenarios=tuple(SCENARIOS)):
     found = []
-    for name, outcome in zip(scenarios, workers.run([(case.source, name, mode) for name in scenarios])):
+    jobs = [(case.source, name, mode) for name in scenarios]
+    for name, outcome in zip(scenarios, workers.run(jobs, budget=GENERATED_BUDGETS[mode])):
         expected = expected_for(name, mode, outcome.versions, outcome.contents)
         verdict = classify(expected, outcome)
         note(f"{name}: {verdict} ({outcome.signature()}) expected {expected.describe() if expected else None}")

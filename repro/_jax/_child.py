@@ -4,8 +4,9 @@
   order, and prints one line `RESULT_MARKER <json Outcome>` after each, flushed, so the
   parent keeps every result measured before a crash or hang.
 - `python -m repro._jax._child --serve` is a long-lived worker (`repro._isolate.Workers`):
-  it reads one JSON job per stdin line, `{"source", "scenario", "mode"}` where `source`
-  defines `model`, `loss` and `optimum` (a generated case), and answers each the same way.
+  it reads one JSON job per stdin line, `{"source", "scenario", "mode", "budget"}` where
+  `source` defines `model`, `loss` and `optimum` (a generated case) and `budget` holds
+  repro._catalogue.Budget fields (empty: the defaults), and answers each the same way.
   One JAX import and warm caches serve many jobs. It prints an empty result `{}` once
   it has imported JAX and started its backend, so the parent can start workers before
   timing anything, and knows XLA accepted its XLA_FLAGS.
@@ -20,6 +21,7 @@ import os
 import sys
 import time
 
+from .._catalogue import Budget
 from .._isolate import RESULT_MARKER
 from .._outcome import Outcome
 
@@ -79,7 +81,8 @@ def serve(lines):
                             phase="build"))
             continue
         model, loss, optimum = built[source]
-        _report(run_scenario(name, mode, model, loss, optimum=optimum, oracle=_oracle()))
+        budget = Budget(**job.get("budget") or {})
+        _report(run_scenario(name, mode, model, loss, optimum=optimum, budget=budget, oracle=_oracle()))
 
 
 if __name__ == "__main__":
