@@ -142,11 +142,11 @@ def test_a_worker_crash_that_does_not_repeat_is_retried_once(monkeypatch):
     with Workers(1, timeout=60) as workers:
         real = workers._ask_once
 
-        def flaky(slot, source, scenario, mode):
+        def flaky(slot, source, scenario, mode, budget=None):
             calls.append(scenario)
             if len(calls) == 1:
                 return Outcome(scenario, mode, "crash", returncode=-11, message="killed by signal SIGSEGV")
-            return real(slot, source, scenario, mode)
+            return real(slot, source, scenario, mode, budget)
 
         monkeypatch.setattr(workers, "_ask_once", flaky)
         (outcome,) = workers.run([(CASE, "seed_fix", "jit")])
@@ -212,3 +212,16 @@ def test_fast_compile_flags_do_not_change_a_verdict(monkeypatch):
     for a, b in zip(fast, default):
         if a.final_loss is not None:
             assert abs(a.final_loss - b.final_loss) <= 1e-7  # far inside loss_tol (1e-6)
+
+
+def test_a_worker_past_its_memory_limit_is_replaced_after_its_job():
+    """Every new module structure leaves compiled programs behind in a worker: one whose
+    resident memory passed `max_rss` is retired after its job, and the next job gets a fresh one."""
+    from repro._isolate import Workers
+
+    with Workers(1, timeout=120, max_rss=1) as workers:  # 1 byte: every worker is over it
+        first = workers.run([(CASE, "seed_fix", "jit")])
+        second = workers.run([(CASE, "no_params", "jit")])
+        assert workers.recycled == 2 and workers.peak_rss > 100 * 2**20
+    assert first[0].family == "missing_linesearch_args"
+    assert second[0].status == "error" and second[0].phase == "update"
