@@ -55,7 +55,7 @@ def summarise_matrix(records):
             "verdicts": verdicts, "as_expected": rec.as_expected and rec.status == "ok",
             "not_as_expected": [{"scenario": r["scenario"], "mode": r["mode"], "verdict": r["verdict"],
                                  "expected": r.get("expected"), "observed": r.get("observed"),
-                                 "signature": r.get("signature"),
+                                 "signature": r.get("signature"), "base": r.get("base"),
                                  "message": (r.get("outcome") or {}).get("message")} for r in bad],
             "finished": rec.finished,
         })
@@ -122,8 +122,10 @@ def render_markdown(matrix):
                 out.append(f"- **{row['cell']}** {row['status'].upper()}: {_md_escape(row['reason'])}")
             for r in row["not_as_expected"]:
                 detail = r["message"] or r["observed"]
+                base = ", ".join(f"{k} {v or '(unknown)'}" for k, v in (r.get("base") or {}).items())
                 out.append(f"- **{row['cell']}** `{r['scenario']}` [{r['mode']}] {r['verdict']}: "
-                           f"expected {_md_escape(r['expected'])}; observed `{_md_escape(r['signature'])}`"
+                           + (f"expected as the base release ({base}) did: " if base else "expected ")
+                           + f"{_md_escape(r['expected'])}; observed `{_md_escape(r['signature'])}`"
                            + (f" ({_md_escape(detail)[:200]})" if detail else ""))
         out.append("")
     return "\n".join(out)

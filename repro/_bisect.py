@@ -305,12 +305,12 @@ def _probe_summary(probe, good=None):
     return probe.signature
 
 
-def render(result, title, *, package, label=str):
+def render(result, title, *, package, label=str, kind="version"):
     """The evidence table and the conclusion; `label(candidate)` names a candidate (a version, or
-    a commit's short sha and subject)."""
+    a commit's short sha and subject: `kind` "commit")."""
     good = result.probes[0]
     lines = [title, ""]
-    cols = ("#", "version", "installed", "vs good", "build", "run", "outcome")
+    cols = ("#", kind, "installed", "vs good", "build", "run", "outcome")
     rows = []
     for p in result.probes:
         installed = " ".join(f"{k}={version_text(p.installed, k)}" for k in TRACKED if p.installed.get(k))
@@ -416,7 +416,8 @@ class Bisection:
             info = self.commit(self.result.first_changed)
             found = (f"\nfirst changed commit: {info['sha']}\n  {info['date']}  {info['subject']}\n  pull request: "
                      + (f"#{info['pr']}" if info["pr"] else "none named in the commit message"))
-        return (render(self.result, title, package=self.package, label=self.label) + found + "\n"
+        return (render(self.result, title, package=self.package, label=self.label,
+                       kind="commit" if self.source else "version") + found + "\n"
                 + f"environments: {used} ({self.built} built, {used - self.built} reused){bound}; "
                   f"wall {self.wall_seconds:.1f} s")
 
