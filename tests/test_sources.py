@@ -1,7 +1,8 @@
 """Source pins and commit-level bisect, offline: tiny git repositories made in a temp dir.
 
 The package bisected here is a tiny pure-Python one (hatchling, built by uv from uv's cache:
-UV_OFFLINE=1, no network), so what changes between its commits is read with a small runner
+UV_OFFLINE=1, no network; UV_EXCLUDE_NEWER at the cells' date picks the hatchling that building
+this project into the ci cells' envs cached), so what changes between its commits is read with a small runner
 instead of the scenarios; everything else is the real path: first-parent commits, an env per
 commit built from `git+file://REPO@SHA`, skips for a commit that cannot be built or imported,
 the first changed commit named with its PR number, the envs reused on a second run.
@@ -18,6 +19,7 @@ import pytest
 from repro import _bisect, _git, _versions
 from repro._bisect import env_bound
 from repro._errors import UsageError
+from repro._matrix import RESOLVED
 from repro._options import BisectOptions, bisect_options, run_options
 from repro._outcome import Outcome
 
@@ -85,8 +87,14 @@ def _answer_runner(python):
                     library="tiny", versions=versions)], ""
 
 
+def _offline_uv(monkeypatch):
+    """No network for uv: the tiny package's build backend comes from uv's cache."""
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    monkeypatch.setenv("UV_EXCLUDE_NEWER", RESOLVED)
+
+
 def _bisect_tiny(repo, tmp_path, monkeypatch, **kw):
-    monkeypatch.setenv("UV_OFFLINE", "1")  # hatchling comes from uv's cache: no network
+    _offline_uv(monkeypatch)
     options = BisectOptions(scenarios=("no_params",), modes=("jit",), pins={}, package="tiny",
                             good=kw.pop("good", "v1.0"), bad=kw.pop("bad", "v2.0"), source=str(repo), **kw)
     return _bisect.bisect(options, cache_dir=str(tmp_path / "envs"), git_cache=str(tmp_path / "git"),
@@ -187,7 +195,7 @@ def test_the_installed_commit_and_uncommitted_changes_are_recorded(tiny_repo, tm
     from repro._envs import build_env
 
     repo, shas = tiny_repo
-    monkeypatch.setenv("UV_OFFLINE", "1")
+    _offline_uv(monkeypatch)
     python = sys.executable
     at_commit = build_env(str(tmp_path / "git"), python, [f"tiny @ git+file://{repo}@{shas['merge']}"],
                           project=False)
@@ -294,3 +302,18 @@ def test_the_env_probe_of_reports_reads_versions_with_repros_own_reader():
     mine = runpy.run_path(_versions.__file__)["installed_versions"]()
     assert {k: env.get(k) for k in _versions.PACKAGES} == {k: mine[k] for k in _versions.PACKAGES}
     assert env.get("sources") == mine.get("sources")
+
+
+def test_the_scheduled_workflow_runs_the_dev_cell_nightly():
+    from ruamel.yaml import YAML
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    doc = YAML(typ="safe").load(open(os.path.join(root, ".github", "workflows", "matrix.yml")))
+    crons = [entry["cron"] for entry in doc["on"]["schedule"]]
+    nightly = [cron for cron in crons if cron.split()[2:] == ["*", "*", "*"]]
+    assert len(nightly) == 1 and len(crons) == 2
+    tag = next(s["env"]["TAG"] for s in doc["jobs"]["list"]["steps"] if "TAG" in (s.get("env") or {}))
+    assert f"github.event.schedule == '{nightly[0]}' && 'dev'" in tag
+    proc = subprocess.run([sys.executable, "-m", "nox", "--list", "--json", "-t", "dev"], capture_output=True,
+                          text=True, cwd=root, timeout=120)
+    assert [s["session"] for s in json.loads(proc.stdout) if s["name"] == "repro"] == ["repro(dev-py312)"]
