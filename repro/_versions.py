@@ -67,7 +67,7 @@ def parse_pin(text):
             return name, version
     name, sep, source = text.partition("@")
     name, source = name.strip().lower(), source.strip()
-    if not sep or not name or not source or not name.replace("-", "").replace("_", "").isalnum():
+    if not sep or not name or not source or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise ValueError(f"{text!r}: expected NAME==VERSION, NAME @ git+URL[@REF] or NAME @ DIRECTORY")
     if source.startswith("git+"):
         return name, source
