@@ -7,6 +7,10 @@
     nox -s "repro(optax026-py311)"     the verdict run in one cell (writes results/cells/<id>.json)
     nox -s repro matrix                every cell (crash, broken, missing and latest too), then the report
     nox -t demo                        the crash, unresolvable and missing-interpreter cells, then the report
+    nox -t dev                         the nightly check: newest JAX, Optax and Equinox main (REPRO_CHECKOUTS:
+                                       "optax=DIR,equinox=DIR" installs local checkouts instead)
+    nox -s "repro(newest-py311)" -- --pin "optax @ ~/optax"
+                                       one cell with a local checkout of optax (a candidate patch)
     nox -s matrix                      aggregate results/cells/*.json into results/matrix.{md,json}
     nox -s bisect -- --package jax --good 0.4.30 --bad 0.4.35 --scenario no_params
                                        `repro bisect` (builds its own envs per probed version)
@@ -27,7 +31,7 @@ import nox
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from repro._aggregate import aggregate, render_markdown  # noqa: E402
-from repro._cells import prepare_env, run_cell  # noqa: E402
+from repro._cells import effective_cell, prepare_env, run_cell  # noqa: E402
 from repro._errors import UsageError  # noqa: E402
 from repro._matrix import CELLS, RESULTS, TAGS  # noqa: E402
 from repro._options import run_options  # noqa: E402
@@ -67,6 +71,7 @@ def repro(session, cell):
     """Verdicts in this cell -> results/cells/<cell>.json; arguments after -- go to `repro run`."""
     try:
         options = run_options(session.posargs, prog=f"nox -s repro({cell.id}) --")
+        effective_cell(cell, options.pins)  # REPRO_CHECKOUTS read and checked before anything is built
     except UsageError as error:
         session.error(f"bad arguments after --: {error} (nothing was built, run or written)")
     record = run_cell(cell, options, log=session.log)

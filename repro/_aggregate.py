@@ -17,7 +17,7 @@ from ._files import write_json_atomic, write_text_atomic
 from ._matrix import CELLS, RESULTS
 from ._outcome import Verdict
 from ._results import as_expected
-from ._versions import TRACKED
+from ._versions import TRACKED, version_text
 
 def load_cells(cell_dir):
     """Every CellRecord in `cell_dir`, sorted by matrix order then id; unreadable files become rows."""
@@ -51,11 +51,11 @@ def summarise_matrix(records):
         rows.append({
             "cell": rec.cell.id, "tags": list(rec.cell.tags), "status": rec.status,
             "reason": rec.reason, "versions": rec.versions,
-            "pins": dict(rec.cell.pins), "python": rec.cell.python,
+            "pins": dict(rec.cell.pins), "python": rec.cell.python, "exclude_newer": rec.cell.exclude_newer,
             "verdicts": verdicts, "as_expected": rec.as_expected and rec.status == "ok",
             "not_as_expected": [{"scenario": r["scenario"], "mode": r["mode"], "verdict": r["verdict"],
                                  "expected": r.get("expected"), "observed": r.get("observed"),
-                                 "signature": r.get("signature"),
+                                 "signature": r.get("signature"), "base": r.get("base"),
                                  "message": (r.get("outcome") or {}).get("message")} for r in bad],
             "finished": rec.finished,
         })
@@ -87,18 +87,22 @@ def render_markdown(matrix):
            + ("default cells all as expected." if matrix["default_as_expected"]
               else "default cells NOT all as expected." if n_default else "no default cell."),
            "", "## Cells", "",
-           "| cell | tags | status | python | " + " | ".join(TRACKED) + " | as expected |",
-           "| --- |" + " --- |" * (len(TRACKED) + 4)]
+           "| cell | tags | status | python | " + " | ".join(TRACKED) + " | resolved as of | as expected |",
+           "| --- |" + " --- |" * (len(TRACKED) + 5)]
     for row in matrix["cells"]:
         v = row["versions"] or {}
         pins = row["pins"] or {}
-        ver = lambda k: v.get(k) or (f"({pins[k]})" if k in pins else "-")  # noqa: E731
+        ver = lambda k: version_text(v, k) or (f"({pins[k]})" if k in pins else "-")  # noqa: E731
         n_ok = sum(1 for x in row["verdicts"].values() if as_expected(x))
         counted = f"{n_ok}/{len(row['verdicts'])}" if row["verdicts"] else "-"
         python = v.get("python") or (f"({row['python']})" if row["python"] else "-")
+        resolved = (row.get("exclude_newer") or "floating")[:10]
         out.append(f"| {row['cell']} | {' '.join(row['tags'])} | {row['status'].upper()} | {python} | "
-                   + " | ".join(ver(k) for k in TRACKED) + f" | {counted} |")
-    out += ["", "Versions in parentheses are the pins of a cell that never ran (nothing was installed).", ""]
+                   + " | ".join(_md_escape(ver(k)) for k in TRACKED) + f" | {resolved} | {counted} |")
+    out += ["", "Versions in parentheses are the pins of a cell that never ran (nothing was installed); "
+                "`version@commit` a package built from a source (`+dirty`: with uncommitted changes). "
+                "A pinned cell resolves everything else as of its date (uv --exclude-newer); `floating` cells "
+                "resolve whatever is newest.", ""]
     if cols:
         out += ["## Verdicts", "", "| cell | " + " | ".join(c.replace("/", " ") for c in cols) + " |",
                 "| --- |" + " --- |" * len(cols)]
@@ -118,8 +122,10 @@ def render_markdown(matrix):
                 out.append(f"- **{row['cell']}** {row['status'].upper()}: {_md_escape(row['reason'])}")
             for r in row["not_as_expected"]:
                 detail = r["message"] or r["observed"]
+                base = ", ".join(f"{k} {v or '(unknown)'}" for k, v in (r.get("base") or {}).items())
                 out.append(f"- **{row['cell']}** `{r['scenario']}` [{r['mode']}] {r['verdict']}: "
-                           f"expected {_md_escape(r['expected'])}; observed `{_md_escape(r['signature'])}`"
+                           + (f"expected as the base release ({base}) did: " if base else "expected ")
+                           + f"{_md_escape(r['expected'])}; observed `{_md_escape(r['signature'])}`"
                            + (f" ({_md_escape(detail)[:200]})" if detail else ""))
         out.append("")
     return "\n".join(out)

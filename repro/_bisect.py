@@ -1,4 +1,4 @@
-"""`repro bisect` and `repro diff`: find the release where an outcome signature changed. No JAX.
+"""`repro bisect` and `repro diff`: find the release (or commit) where an outcome signature changed. No JAX.
 
 Host side only. For each probed version an environment is built with uv
 (repro._envs.build_env, cached under .repro-cache/envs/), the scenarios run there in an
@@ -7,6 +7,14 @@ type, message family, phase, library; or converged/crash/timeout) are compared w
 good end's. A version whose env cannot be built, or where JAX/Optax/Equinox cannot be
 imported, is a SKIP (git bisect's 125): the search goes on around it, and if skips leave
 several candidates, they are all named.
+
+With `--source` the candidates are commits instead of releases: the good commit and every
+first-parent commit after it up to the bad one (repro._git), each installed from the
+repository at that commit (`NAME @ git+file://REPO@SHA`, an env per commit, cached like a
+release's); the result names the first changed commit (sha, date, subject, PR number). A
+jax commit is paired with the newest jaxlib released by the commit's date unless jaxlib is
+pinned. With `--problem` the scenarios run on a problem file's module; the file is checked
+in the first env probed (a bad file is a UsageError there, a SKIP in any later env).
 
 The search (`search`) and the sweep (`sweep`) take any oracle `version -> Probe`, so the
 logic is tested with a fake oracle and used with `EnvOracle` for real. `bisect` and `diff`
@@ -22,13 +30,14 @@ import os
 import time
 from typing import Callable, Optional
 
-from . import _envs, _index
+from . import _envs, _git, _index
 from ._errors import EXIT_AMBIGUOUS, EXIT_NOT_AS_EXPECTED, EXIT_OK, EXIT_UNPROBEABLE, UsageError
-from ._isolate import run_batch
+from ._isolate import check_problem, run_batch
 from ._results import judge
-from ._versions import TRACKED, header
+from ._versions import TRACKED, header, is_source, requirement, version_text
 
 CACHE_DIR = os.path.join(_envs.ROOT, ".repro-cache", "envs")
+GIT_CACHE = os.path.join(_envs.ROOT, ".repro-cache", "git")
 
 
 # --------------------------------------------------------------------------- search logic
@@ -151,17 +160,23 @@ def combined_signature(outcomes):
 
 
 class EnvOracle:
-    """Builds (or reuses) an env per version and runs the scenario pairs there, isolated.
+    """Builds (or reuses) an env per candidate and runs the scenario pairs there, isolated.
 
-    `requirements(version)` -> (requirements list, exclude_newer or None).
+    `requirements(candidate)` -> (requirements list, exclude_newer or None). `problem`: a
+    problem file, checked in each env before the scenarios run there: a UsageError in the
+    first env probed (the file is bad), a SKIP in any later one (it does not work there).
+    `runner(python)` -> (outcomes, skip reason or "") replaces what runs in each env (tests
+    bisect a tiny package with it); `project=False` leaves this project out of the envs.
     """
 
-    def __init__(self, requirements, pairs, *, python, timeout, cache_dir=CACHE_DIR, log=None):
-        self.requirements, self.pairs, self.timeout = requirements, list(pairs), timeout
+    def __init__(self, requirements, pairs, *, python, timeout, cache_dir=CACHE_DIR, log=None, problem=None,
+                 runner=None, project=True):
+        self.requirements, self.pairs, self.timeout, self.problem = requirements, list(pairs), timeout, problem
         self.interpreter = _envs.find_interpreter(python)
         if self.interpreter is None:
             raise UsageError(f"no Python {python} interpreter on this machine (pyenv or PATH)")
-        self.cache_dir, self.log = cache_dir, log or (lambda msg: None)
+        self.cache_dir, self.log, self.probed = cache_dir, log or (lambda msg: None), 0
+        self.runner, self.project = runner or self.run_scenarios, project
 
     def env_path(self, reqs, exclude_newer):
         key = json.dumps([self.interpreter, sorted(reqs), exclude_newer])
@@ -171,23 +186,35 @@ class EnvOracle:
         reqs, exclude_newer = self.requirements(version)
         self.log(f"probing {version}: {' '.join(reqs)}" + (f" (exclude-newer {exclude_newer})" if exclude_newer else ""))
         env = _envs.build_env(self.env_path(reqs, exclude_newer), self.interpreter, reqs, extras=(),
-                              exclude_newer=exclude_newer)
+                              exclude_newer=exclude_newer, project=self.project)
         probe = Probe(version, build_seconds=env.seconds, reused=env.reused)
         if not env.ok:
             probe.skipped, probe.reason = True, "cannot install: " + _one_line(env.reason)
             return probe
         start = time.perf_counter()
-        failed = _envs.import_error(env.python, timeout=self.timeout)
-        if failed:
-            probe.skipped, probe.reason = True, "cannot import: " + _one_line(failed)
-            probe.run_seconds = time.perf_counter() - start
-            return probe
-        outcomes = run_batch(self.pairs, timeout=self.timeout, python=env.python)
+        probe.outcomes, skip = self.runner(env.python)
         probe.run_seconds = time.perf_counter() - start
-        probe.outcomes = outcomes
-        probe.signature = combined_signature(outcomes)
-        probe.installed = next((o.versions for o in outcomes if o.versions), {})
+        if skip:
+            probe.skipped, probe.reason = True, skip
+            return probe
+        probe.signature = combined_signature(probe.outcomes)
+        probe.installed = next((o.versions for o in probe.outcomes if o.versions), {})
         return probe
+
+    def run_scenarios(self, python):
+        """The scenario pairs in `python`'s env, once JAX/Optax/Equinox import there (and the
+        problem file loads): (outcomes, ""), or ([], why this env is skipped)."""
+        failed = _envs.import_error(python, timeout=self.timeout)
+        if failed:
+            return [], "cannot import: " + _one_line(failed)
+        self.probed += 1
+        if self.problem:
+            answer = check_problem(self.problem, python=python, timeout=self.timeout)
+            if "error" in answer and self.probed == 1:
+                raise UsageError(f"--problem {answer['error']}")
+            if "error" in answer:
+                return [], "problem file: " + answer["error"]
+        return run_batch(self.pairs, timeout=self.timeout, python=python, problem=self.problem), ""
 
 
 def _one_line(text, limit=300):
@@ -198,32 +225,51 @@ def _one_line(text, limit=300):
 # --------------------------------------------------------------------------- requirements
 
 def check_pins(pins):
-    """`pins` ({name: version}) as given, once each is known to be a release on the index."""
-    for name, version in pins.items():
-        _index.check_release(name, version)
+    """`pins` ({name: version or source}) as given, once each version is known to be a release
+    on the index (a source is installed as it is: its build says whether it works)."""
+    for name, spec in pins.items():
+        if not is_source(spec):
+            _index.check_release(name, spec)
     return dict(pins)
 
 
 def with_jaxlib(pins):
-    """Pins plus a jaxlib that moves with a pinned jax (unless jaxlib is pinned too)."""
+    """Pins plus a jaxlib that moves with a jax pinned to a release (unless jaxlib is pinned too)."""
     pins = dict(pins)
-    if "jax" in pins and "jaxlib" not in pins:
+    if "jax" in pins and "jaxlib" not in pins and not is_source(pins["jax"]):
         jaxlib = _index.jaxlib_for(pins["jax"])
         if jaxlib:
             pins["jaxlib"] = jaxlib
     return pins
 
 
+def _requirements(pins):
+    return [requirement(k, v) for k, v in with_jaxlib(pins).items()]
+
+
 def version_requirements(package, pins):
     def requirements(version):
-        return [f"{k}=={v}" for k, v in with_jaxlib({**pins, package: version}).items()], None
+        return _requirements({**pins, package: version}), None
     return requirements
 
 
 def date_requirements(pins):
     def requirements(day):
         floating = [name for name in TRACKED if name not in pins]
-        return floating + [f"{k}=={v}" for k, v in with_jaxlib(pins).items()], f"{day}T23:59:59Z"
+        return floating + _requirements(pins), f"{day}T23:59:59Z"
+    return requirements
+
+
+def commit_requirements(package, repo, pins):
+    """Requirements for one commit of `package` from the git repository `repo`; a jax commit
+    gets the newest jaxlib released by its date (unless jaxlib is pinned)."""
+    def requirements(sha):
+        fixed = dict(pins)
+        if package == "jax" and "jaxlib" not in pins:
+            jaxlib = _index.release_on("jaxlib", _git.commit_info(repo, sha)["date"])
+            if jaxlib:
+                fixed["jaxlib"] = jaxlib
+        return _requirements({**fixed, package: f"git+file://{repo}@{sha}"}), None
     return requirements
 
 
@@ -259,43 +305,48 @@ def _probe_summary(probe, good=None):
     return probe.signature
 
 
-def render(result, title, *, package):
+def render(result, title, *, package, label=str, kind="version"):
+    """The evidence table and the conclusion; `label(candidate)` names a candidate (a version, or
+    a commit's short sha and subject: `kind` "commit")."""
     good = result.probes[0]
     lines = [title, ""]
-    cols = ("#", "version", "installed", "vs good", "build", "run", "outcome")
+    cols = ("#", kind, "installed", "vs good", "build", "run", "outcome")
     rows = []
     for p in result.probes:
-        installed = " ".join(f"{k}={p.installed[k]}" for k in TRACKED if p.installed.get(k))
+        installed = " ".join(f"{k}={version_text(p.installed, k)}" for k in TRACKED if p.installed.get(k))
         verdict = "SKIP" if p.skipped else ("same" if p.signature == good.signature else "CHANGED")
         build = ("cached" if p.reused else f"{p.build_seconds:.0f}s")
-        rows.append((str(p.order), p.version, installed or "-", verdict, build, f"{p.run_seconds:.1f}s",
+        rows.append((str(p.order), label(p.version)[:60], installed or "-", verdict, build, f"{p.run_seconds:.1f}s",
                      _probe_summary(p, good)))
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
     fmt = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
     lines += [fmt(cols), fmt(["-" * w for w in widths]), *map(fmt, rows), ""]
     by_version = {p.version: p for p in result.probes}
     if result.status == "found" and len(good.outcomes) > 1:
-        lines.append(f"first changed:  {package} {result.first_changed}; last unchanged: {package} {result.last_unchanged}")
+        lines.append(f"first changed:  {package} {label(result.first_changed)}; "
+                     f"last unchanged: {package} {label(result.last_unchanged)}")
         lines += [f"  {c}" for c in _pair_changes(by_version[result.last_unchanged], by_version[result.first_changed])]
     elif result.status == "found":
-        lines.append(f"first changed:  {package} {result.first_changed}  {by_version[result.first_changed].signature}")
-        lines.append(f"last unchanged: {package} {result.last_unchanged}  {by_version[result.last_unchanged].signature}")
+        lines.append(f"first changed:  {package} {label(result.first_changed)}  {by_version[result.first_changed].signature}")
+        lines.append(f"last unchanged: {package} {label(result.last_unchanged)}  "
+                     f"{by_version[result.last_unchanged].signature}")
     elif result.status == "swept":
         for before, after in result.changes:
             if len(by_version[before].outcomes) > 1:
-                lines.append(f"changed between {package} {before} and {after}:")
+                lines.append(f"changed between {package} {label(before)} and {label(after)}:")
                 lines += [f"  {c}" for c in _pair_changes(by_version[before], by_version[after])]
             else:
-                lines.append(f"changed between {package} {before} and {after}: "
+                lines.append(f"changed between {package} {label(before)} and {label(after)}: "
                              f"{by_version[before].signature}  ->  {by_version[after].signature}")
     elif result.status == "no_change":
-        lines.append(f"no change: {package} {result.candidates[-1]} has the good end's signature ({good.signature})")
+        lines.append(f"no change: {package} {label(result.candidates[-1])} has the good end's signature "
+                     f"({good.signature})")
     elif result.status == "ambiguous":
-        lines.append(f"ambiguous: last unchanged {package} {result.last_unchanged}; the first changed is one of "
-                     f"{', '.join(result.remaining)} (skipped versions could not be probed)")
+        lines.append(f"ambiguous: last unchanged {package} {label(result.last_unchanged)}; the first changed is one of "
+                     f"{', '.join(map(label, result.remaining))} (skipped candidates could not be probed)")
     else:
         ends = [p for p in (result.probes[0], result.probes[-1]) if p.skipped]
-        lines.append("cannot bisect: " + "; ".join(f"{package} {p.version} {p.reason}" for p in ends))
+        lines.append("cannot bisect: " + "; ".join(f"{package} {label(p.version)} {p.reason}" for p in ends))
     return "\n".join(lines)
 
 
@@ -313,6 +364,8 @@ class Bisection:
     every: bool
     result: Result
     wall_seconds: float
+    source: Optional[dict] = None  # commit bisect: {"repository", "good", "bad"} (refs as given)
+    problem: Optional[str] = None
 
     @property
     def built(self):
@@ -321,50 +374,87 @@ class Bisection:
     def exit_code(self):
         return self.result.exit_code()
 
+    def commit(self, sha):
+        """A candidate commit's {"sha", "short", "date", "subject", "pr"} (commit bisect only)."""
+        return _git.commit_info(self.source["repository"], sha)
+
+    def label(self, candidate):
+        """How a candidate is named in the table: a version, or `short-sha subject (#PR)`."""
+        if not self.source:
+            return candidate
+        info = self.commit(candidate)
+        return f"{info['short'][:8]} {info['subject']}" + (f" (#{info['pr']})" if info["pr"] and
+                                                          f"#{info['pr']}" not in info["subject"] else "")
+
     def to_dict(self):
         data = dataclasses.asdict(self.result)
         data["environments"] = self.result.environments
         data.update(package=self.package, pins=self.pins, pairs=self.pairs, python=self.python,
-                    wall_seconds=round(self.wall_seconds, 1), built=self.built)
+                    wall_seconds=round(self.wall_seconds, 1), built=self.built, problem=self.problem)
+        if self.source:
+            data["source"] = self.source
+            for key in ("first_changed", "last_unchanged"):
+                data[key] = data[key] and self.commit(data[key])
+            data["remaining"] = [self.commit(sha) for sha in data["remaining"]]
+            data["changes"] = [[self.commit(a), self.commit(b)] for a, b in data["changes"]]
         return data
 
     def render(self):
-        pin_text = " ".join(f"{k}=={v}" for k, v in self.pins.items()) or "none"
-        what = ", ".join(f"{s}[{m}]" for s, m in self.pairs)
-        span = f"{self.candidates[0]}..{self.candidates[-1]}"
+        pin_text = " ".join(f"{k}=={v}" if not is_source(v) else f"{k} @ {v}" for k, v in self.pins.items()) or "none"
+        what = ", ".join(f"{s}[{m}]" for s, m in self.pairs) + (f" on {self.problem}" if self.problem else "")
+        if self.source:
+            span = f"{self.source['good']}..{self.source['bad']} in {self.source['repository']}"
+            listed = "first-parent commits"
+        else:
+            span, listed = f"{self.candidates[0]}..{self.candidates[-1]}", " ".join(self.candidates)
         title = (f"{'sweep' if self.every else 'bisect'} {self.package} {span} ({len(self.candidates)} candidates: "
-                 f"{' '.join(self.candidates)})\nscenario {what}; pins {pin_text}; python {self.python}")
+                 f"{listed})\nscenario {what}; pins {pin_text}; python {self.python}")
         n, used = len(self.candidates), self.result.environments
         bound = "" if self.every else f"; bound ceil(log2 {n})+2 = {env_bound(n)}"
-        return (render(self.result, title, package=self.package) + "\n"
+        found = ""
+        if self.source and self.result.status == "found":
+            info = self.commit(self.result.first_changed)
+            found = (f"\nfirst changed commit: {info['sha']}\n  {info['date']}  {info['subject']}\n  pull request: "
+                     + (f"#{info['pr']}" if info["pr"] else "none named in the commit message"))
+        return (render(self.result, title, package=self.package, label=self.label,
+                       kind="commit" if self.source else "version") + found + "\n"
                 + f"environments: {used} ({self.built} built, {used - self.built} reused){bound}; "
                   f"wall {self.wall_seconds:.1f} s")
 
 
-def bisect(options, *, log=None, cache_dir=CACHE_DIR):
+def bisect(options, *, log=None, cache_dir=CACHE_DIR, git_cache=GIT_CACHE, **oracle):
     """Run the bisect (or, with `options.every`, the sweep) that `options`
-    (repro._options.BisectOptions) asks for. UsageError for a pin or version not on the index."""
+    (repro._options.BisectOptions) asks for. UsageError for a pin or version not on the index,
+    or a --source that is not a repository holding both refs. `oracle`: EnvOracle's `runner`
+    and `project`, for tests."""
     log = log or (lambda message: None)
-    pins = check_pins(options.pins)
+    pins, source = check_pins(options.pins), None
     if options.by_date:
         candidates, package, requirements = date_candidates(*options.by_date), "date", date_requirements(pins)
+    elif options.source:
+        package = options.package
+        repo = _git.repository(options.source, git_cache)
+        good, bad = _git.resolve(repo, options.good, "--good"), _git.resolve(repo, options.bad, "--bad")
+        candidates, requirements = _git.first_parent(repo, good, bad), commit_requirements(package, repo, pins)
+        source = {"repository": repo, "good": options.good, "bad": options.bad}
     else:
         package = options.package
         candidates = _index.versions_between(package, options.good, options.bad, prereleases=options.prereleases,
                                              yanked=options.yanked)
         requirements = version_requirements(package, pins)
-    oracle = EnvOracle(requirements, options.pairs, python=options.python, timeout=options.timeout,
-                       cache_dir=cache_dir, log=log)
-    log(f"{len(candidates)} candidates: {' '.join(candidates)}")
+    probe = EnvOracle(requirements, options.pairs, python=options.python, timeout=options.timeout,
+                      cache_dir=cache_dir, log=log, problem=options.problem, **oracle)
+    log(f"{len(candidates)} candidates: " + (f"{candidates[0][:12]}..{candidates[-1][:12]}" if source
+                                             else " ".join(candidates)))
 
     def on_probe(p):
-        log(f"  {p.version}: " + (f"SKIP {p.reason}" if p.skipped else p.signature)
+        log(f"  {p.version[:12] if source else p.version}: " + (f"SKIP {p.reason}" if p.skipped else p.signature)
             + f"  (env {'cached' if p.reused else f'{p.build_seconds:.0f} s'}, run {p.run_seconds:.1f} s)")
 
     start = time.perf_counter()
-    result = (sweep if options.every else search)(candidates, oracle, on_probe=on_probe)
+    result = (sweep if options.every else search)(candidates, probe, on_probe=on_probe)
     return Bisection(package, candidates, pins, options.pairs, options.python, options.every, result,
-                     time.perf_counter() - start)
+                     time.perf_counter() - start, source, options.problem)
 
 
 _COMPARED = ("verdict", "signature", "observed")
@@ -406,10 +496,10 @@ def diff(options, *, log=None, cache_dir=CACHE_DIR):
         raise UsageError("--a and --b are the same version set")
     result, rows = Diff({}, options.pairs), {}
     for label, pins in sides.items():
-        reqs = [f"{k}=={v}" for k, v in pins.items()]
+        reqs = [requirement(k, v) for k, v in pins.items()]
         log(f"building {label}: {' '.join(reqs)}")
         oracle = EnvOracle(lambda _version, reqs=reqs: (reqs, None), options.pairs, python=options.python,
-                           timeout=options.timeout, cache_dir=cache_dir)
+                           timeout=options.timeout, cache_dir=cache_dir, problem=options.problem)
         probe = oracle(label)
         result.sides[label] = {"pins": pins, "installed": probe.installed, "skipped": probe.skipped,
                                "reason": probe.reason}

@@ -9,16 +9,24 @@ runs the verdicts there and, whatever happens, leaves `results/cells/<id>.json`:
   skipped       the cell's interpreter is not on this machine              none
   unresolvable  the installer could not satisfy the pins (its message kept) none
   import-failed the env was built but cannot import and run JAX            none
+  problem-failed the --problem file cannot be used in this env (why)       none
   incomplete    the run was interrupted before it finished                 none
 
 A scenario that crashes or hangs is a CRASH/TIMEOUT verdict inside an `ok` cell (see
 repro/_isolate.py: the other scenarios still run, results before a crash are kept).
 `run_cell` takes parsed options (repro._options.RunOptions): bad arguments are rejected
 while parsing, before any env is built or any file written.
+
+The record keeps what the env holds: the tracked versions with the commit of each one built
+from a source (`versions`), and every installed distribution (`packages`). `--pin` after `--`
+overrides the cell's pins (`Cell.with_pins`; the env then lives in its own folder, so the
+cell's own env stays as it is), and REPRO_CHECKOUTS ("optax=DIR,equinox=DIR") installs the
+dev cell's git sources from local checkouts instead.
 """
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import subprocess
@@ -26,15 +34,36 @@ import time
 from typing import Optional
 
 from . import _envs
+from ._errors import UsageError
 from ._files import write_json_atomic
-from ._isolate import jax_cache_env
+from ._isolate import check_problem, jax_cache_env
 from ._matrix import ENV_ROOT, RESULTS, Cell
 from ._options import RunOptions
 from ._results import run_here
-from ._versions import header
+from ._versions import header, parse_checkouts, with_checkouts
 
 SCHEMA = 1
-_VERSIONS_CODE = "import json; from repro._versions import installed_versions as v; print(json.dumps(v()))"
+_VERSIONS_CODE = ("import json; from repro._versions import installed_versions as v, all_packages as p; "
+                  "print(json.dumps({'versions': v(), 'packages': p()}))")
+
+
+def effective_cell(cell, pins=None, environ=None):
+    """The cell as it will be built: `pins` (from `--pin` after `--`) override its own, and
+    REPRO_CHECKOUTS points its git sources at local checkouts. UsageError for a bad REPRO_CHECKOUTS."""
+    try:
+        checkouts = parse_checkouts((os.environ if environ is None else environ).get("REPRO_CHECKOUTS", ""))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    cell = cell.with_pins(pins or {})
+    return dataclasses.replace(cell, pins=with_checkouts(cell.pins, checkouts))
+
+
+def env_folder(cell_id, overrides):
+    """Where a cell's env lives: ENV_ROOT/<id>, or beside it, keyed by the overrides, when `--pin`
+    changed its pins (so the cell's own env, which its tests session uses too, stays as it is)."""
+    if not overrides:
+        return cell_id
+    return f"{cell_id}+{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}"
 
 
 def utc_now():
@@ -68,7 +97,7 @@ class CellRecord:
     cell: Cell
     status: str  # ok | skipped | unresolvable | import-failed | incomplete (| unreadable, on loading)
     reason: str = ""
-    versions: dict = dataclasses.field(default_factory=dict)  # installed in the env
+    versions: dict = dataclasses.field(default_factory=dict)  # tracked, installed in the env (+ their sources)
     results: list = dataclasses.field(default_factory=list)  # result rows (repro._results.judge)
     as_expected: bool = False
     args: list = dataclasses.field(default_factory=list)  # the `repro run` arguments given
@@ -77,12 +106,13 @@ class CellRecord:
     seconds: Optional[float] = None  # the whole run, when it finished
     env: EnvInfo = dataclasses.field(default_factory=EnvInfo)
     schema: int = SCHEMA
+    packages: dict = dataclasses.field(default_factory=dict)  # every distribution in the env: name -> version
 
     def to_dict(self):
         return {"schema": self.schema, "cell": self.cell.to_dict(), "status": self.status, "reason": self.reason,
                 "versions": self.versions, "results": self.results, "as_expected": self.as_expected,
                 "finished": self.finished, "args": self.args, "started": self.started, "env": self.env.to_dict(),
-                "seconds": self.seconds}
+                "seconds": self.seconds, "packages": self.packages}
 
     @classmethod
     def from_dict(cls, data):
@@ -92,7 +122,7 @@ class CellRecord:
         return cls(Cell.from_dict(data["cell"]), data["status"], data.get("reason", ""), data.get("versions") or {},
                    list(data.get("results") or []), bool(data.get("as_expected")), list(data.get("args") or []),
                    data.get("started"), data.get("finished"), data.get("seconds"),
-                   EnvInfo.from_dict(data.get("env") or {}), data.get("schema", SCHEMA))
+                   EnvInfo.from_dict(data.get("env") or {}), data.get("schema", SCHEMA), dict(data.get("packages") or {}))
 
     @classmethod
     def unreadable(cls, cell_id, reason):
@@ -109,14 +139,16 @@ class Prepared:
     env: EnvInfo = dataclasses.field(default_factory=EnvInfo)
 
 
-def prepare_env(cell, *, env_root=ENV_ROOT, log=print, find_interpreter=None, build_env=None):
-    """Find the cell's interpreter and build (or reuse) its env in `env_root`/<id>."""
+def prepare_env(cell, *, env_root=ENV_ROOT, log=print, find_interpreter=None, build_env=None, folder=None):
+    """Find the cell's interpreter and build (or reuse) its env in `env_root`/<folder or id>, its
+    packages resolved as of the cell's `exclude_newer`."""
     find_interpreter = find_interpreter or _envs.find_interpreter
     build_env = build_env or _envs.build_env
     interpreter = find_interpreter(cell.python)
     if interpreter is None:
         return Prepared("skipped", f"no Python {cell.python} interpreter on this machine")
-    built = build_env(os.path.join(env_root, cell.id), interpreter, cell.requirements())
+    built = build_env(os.path.join(env_root, folder or cell.id), interpreter, cell.requirements(),
+                      exclude_newer=cell.exclude_newer)
     env = EnvInfo(built.backend, round(built.seconds, 2), built.reused)
     if not built.ok:
         return Prepared("unresolvable", built.reason, env=env)
@@ -128,10 +160,11 @@ def run_cell(cell, options=RunOptions(), *, results=RESULTS, env_root=ENV_ROOT, 
              find_interpreter=None, build_env=None):
     """Prepare the cell's env, run the verdicts in it, write and return its CellRecord.
 
-    `options`: what to run (scenarios, modes, timeout, jobs); scenarios always run batched.
-    `python` skips the env build and uses that interpreter (tests, experiments). Never
-    raises for a cell-level failure: it is recorded.
+    `options`: what to run (scenarios, modes, timeout, jobs, pins overriding the cell's, a
+    problem file); scenarios always run batched. `python` skips the env build and uses that
+    interpreter (tests, experiments). Never raises for a cell-level failure: it is recorded.
     """
+    cell = effective_cell(cell, options.pins)
     out = cell_path(cell.id, results)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     started = time.perf_counter()
@@ -142,16 +175,20 @@ def run_cell(cell, options=RunOptions(), *, results=RESULTS, env_root=ENV_ROOT, 
 
     if python is None:
         prepared = prepare_env(cell, env_root=env_root, log=log, find_interpreter=find_interpreter,
-                               build_env=build_env)
+                               build_env=build_env, folder=env_folder(cell.id, options.pins))
         record.env = prepared.env
         if prepared.status != "ok":
             return _finish(out, dataclasses.replace(record, status=prepared.status, reason=prepared.reason), log)
         python = prepared.python
 
-    record.versions = _env_versions(python)
+    record.versions, record.packages = _env_versions(python)
     log(f"{cell.id}: {header(record.versions)}")
+    if options.problem:
+        problem = check_problem(options.problem, python=python, timeout=options.timeout)
+        if "error" in problem:
+            return _finish(out, dataclasses.replace(record, status="problem-failed", reason=problem["error"]), log)
     summary = run_here(options.scenarios, options.modes, timeout=options.timeout, jobs=options.jobs, python=python,
-                       batch=True, versions=record.versions, env=jax_cache_env(python))
+                       batch=True, versions=record.versions, env=jax_cache_env(python), problem=options.problem)
     record.results = summary["results"]
     if record.results and all(r["outcome"]["status"] == "crash"
                               and "without a result" in (r["outcome"].get("message") or "") for r in record.results):
@@ -171,8 +208,10 @@ def _finish(path, record, log):
 
 
 def _env_versions(python):
+    """(tracked versions with their sources, every installed distribution) of `python`'s env."""
     try:
         proc = subprocess.run([python, "-c", _VERSIONS_CODE], capture_output=True, text=True, timeout=120)
-        return json.loads(proc.stdout)
-    except (OSError, subprocess.TimeoutExpired, ValueError):
-        return {}
+        found = json.loads(proc.stdout)
+        return found["versions"], found["packages"]
+    except (OSError, subprocess.TimeoutExpired, ValueError, KeyError):
+        return {}, {}

@@ -24,11 +24,28 @@ def cmd_run(argv):
     from ._results import render_table, run_here
 
     opts = _options.run_options(argv)
-    result = run_here(opts.scenarios, opts.modes, timeout=opts.timeout, jobs=opts.jobs, batch=opts.batch)
+    if opts.pins:
+        raise UsageError("--pin changes a matrix cell's pins (nox -s \"repro(<cell>)\" -- --pin ...); `repro run` "
+                         "uses this environment as it is (compare version sets with `repro diff`)")
+    _check_problem_here(opts.problem, opts.timeout)
+    result = run_here(opts.scenarios, opts.modes, timeout=opts.timeout, jobs=opts.jobs, batch=opts.batch,
+                      problem=opts.problem)
     if opts.output:
         write_json_atomic(opts.output, result)
     print(json.dumps(result, indent=2) if opts.json else render_table(result))
     return EXIT_OK if result["as_expected"] else EXIT_NOT_AS_EXPECTED
+
+
+def _check_problem_here(problem, timeout):
+    """The problem file's content flags in this environment; a file that does not load is bad input."""
+    if not problem:
+        return None
+    from ._isolate import check_problem
+
+    answer = check_problem(problem, timeout=timeout)
+    if "error" in answer:
+        raise UsageError(f"--problem {answer['error']}")
+    return answer["contents"]
 
 
 def cmd_bisect(argv):
@@ -49,8 +66,10 @@ def cmd_diff(argv):
     opts = _options.diff_options(argv)
     result = diff(opts, log=lambda message: _stderr(f"[diff] {message}"))
     if result.unbuildable:
+        from ._versions import requirement
+
         side = result.sides[result.unbuildable]
-        pins = ",".join(f"{k}=={v}" for k, v in side["pins"].items())
+        pins = ",".join(requirement(k, v) for k, v in side["pins"].items())
         _stderr(f"repro diff: --{result.unbuildable} {pins}: {side['reason']}")
     else:
         print(json.dumps(result.to_dict(), indent=2) if opts.json else result.render())
@@ -62,7 +81,8 @@ def cmd_report(argv):
     from ._report import scenario_report
 
     opts = _options.report_options(argv)
-    report = scenario_report(opts.scenario, opts.mode, timeout=opts.timeout)
+    contents = _check_problem_here(opts.problem, opts.timeout)
+    report = scenario_report(opts.scenario, opts.mode, timeout=opts.timeout, problem=opts.problem, contents=contents)
     text = json.dumps(report.to_dict(), indent=2) if opts.format == "json" else report.markdown()
     if not opts.output:
         print(text)

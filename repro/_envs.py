@@ -14,9 +14,16 @@ envs are not byte-compiled at install: this machine sets PYTHONDONTWRITEBYTECODE
 `.pth` hook (`BYTECODE_HOOK`) lets the env's Python write `.pyc` files as modules are
 first imported: only what is used gets compiled, once.
 
+A requirement may name a source (`optax @ git+URL@REF`, `optax @ file:///checkout`: see
+repro._versions.requirement). The env's stamp includes the source's state (a checkout's
+HEAD, uncommitted diff and untracked files; the commit a git ref points at now), so a change
+rebuilds the env. uv builds a local directory afresh on every install (measured, uv 0.13:
+an edited file is picked up without --refresh, also offline); a git ref that is not a commit
+sha (a branch) is refreshed (`--refresh-package`); a commit sha is built once and cached.
+
 An env is reused as it is when its stamp says it was built from the same inputs: the
-interpreter, the requirements, the project's own dependencies and extras, the backend,
-the `--exclude-newer` date and the bytecode hook.
+interpreter, the requirements (and the state of their sources), the project's own
+dependencies and extras, the backend, the `--exclude-newer` date and the bytecode hook.
 """
 
 import dataclasses
@@ -29,7 +36,8 @@ import subprocess
 import sys
 import time
 
-from ._versions import TRACKED
+from . import _git
+from ._versions import TRACKED, source_pin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYPROJECT = os.path.join(ROOT, "pyproject.toml")
@@ -114,10 +122,22 @@ def project_facts(extras):
     return {"dependencies": project.get("dependencies", []), **{name: optional[name] for name in extras}}
 
 
+def source_states(requirements):
+    """{name: the state of its source now} for each requirement that names a source: a local
+    directory's `_git.state_digest`, a git URL's current commit (`_git.remote_commit`)."""
+    states = {}
+    for name, spec in filter(None, map(source_pin, requirements)):
+        states[name] = _git.state_digest(spec) if spec.startswith("/") else _git.remote_commit(spec)
+    return states
+
+
 def env_key(interpreter, requirements, *, backend, project, extras, exclude_newer):
     """The reuse stamp: a digest of everything an env is built from (the bytecode hook included)."""
     inputs = [interpreter, list(requirements), backend, project and project_facts(extras), exclude_newer,
               BYTECODE_HOOK]
+    states = source_states(requirements)
+    if states:  # (absent otherwise: the envs built before source pins keep their stamps)
+        inputs.append(states)
     return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
 
 
@@ -150,9 +170,11 @@ def build_env(path, interpreter, requirements, *, backend=None, project=True, ex
                 return EnvResult(True, path, env_python(path), time.perf_counter() - start, True, backend=backend)
     shutil.rmtree(path, ignore_errors=True)
     install = reqs + (["-e", f"{ROOT}[{','.join(extras)}]" if extras else ROOT] if project else [])
+    rebuilt = [arg for name, spec in filter(None, map(source_pin, reqs))
+               if spec.startswith("git+") and not _git.pinned_commit(spec) for arg in ("--refresh-package", name)]
     if backend == "uv":
         steps = [["uv", "venv", "-q", "--python", interpreter, path],
-                 ["uv", "pip", "install", "-q", "--python", env_python(path), *install]
+                 ["uv", "pip", "install", "-q", "--python", env_python(path), *install, *rebuilt]
                  + (["--exclude-newer", exclude_newer] if exclude_newer else [])]
     else:
         steps = [[interpreter, "-m", backend, *(["-q"] if backend == "virtualenv" else []), path],

@@ -132,3 +132,29 @@ def release_days(names, start, end):
                 days.add(day)
     return sorted(days)
 
+
+
+def base_release(name, claimed):
+    """The release a build claiming version `claimed` is based on: `claimed` itself when it is a
+    final release (a local part such as `+g1a2b3c` dropped), else the newest final release
+    below it on the index (`0.2.9.dev0` -> `0.2.8`). None when that needs the index and it
+    cannot be read, or `claimed` is not a version."""
+    try:
+        version = Version(claimed)
+    except (InvalidVersion, TypeError):
+        return None
+    if not (version.is_prerelease or version.is_devrelease):
+        return version.public
+    try:
+        older = [r for r in releases(name) if r.parsed < version]
+    except IndexUnreachable:
+        return None
+    return older[-1].version if older else None
+
+
+def release_on(name, moment):
+    """The newest final release of `name` uploaded at or before `moment` (ISO 8601), or None:
+    the jaxlib a jax commit of that day was developed against."""
+    stamp = moment[:19]
+    chosen = [r for r in releases(name) if r.uploaded[:19] <= stamp]
+    return max(chosen, key=lambda r: r.parsed).version if chosen else None

@@ -97,12 +97,14 @@ class _Child:
         return _tail("".join(self.printed) + "".join(self.stderr))
 
 
-def run_batch(pairs, *, timeout, python=None, env=None):
-    """Run (scenario, mode) pairs in as few children as crashes allow; `timeout` is per pair."""
+def run_batch(pairs, *, timeout, python=None, env=None, problem=None):
+    """Run (scenario, mode) pairs in as few children as crashes allow; `timeout` is per pair.
+    `problem`: a problem file to run them on instead of the built-in problem."""
     pairs, results = list(pairs), []
     while len(results) < len(pairs):
         todo = pairs[len(results):]
-        child, got = _Child([f"{s}:{m}" for s, m in todo], python, env), []
+        args = (["--problem", problem] if problem else []) + [f"{s}:{m}" for s, m in todo]
+        child, got = _Child(args, python, env), []
         try:
             while len(got) < len(todo):
                 data = child.next_result(timeout)
@@ -131,28 +133,44 @@ def run_batch(pairs, *, timeout, python=None, env=None):
     return results
 
 
-def run_isolated(scenario, mode, *, timeout, python=None, env=None):
+def run_isolated(scenario, mode, *, timeout, python=None, env=None, problem=None):
     """Run one scenario in a fresh child and return its Outcome."""
-    return run_batch([(scenario, mode)], timeout=timeout, python=python, env=env)[0]
+    return run_batch([(scenario, mode)], timeout=timeout, python=python, env=env, problem=problem)[0]
 
 
-def run_many(pairs, *, timeout, jobs=2, python=None, batch=False, env=None):
+def run_many(pairs, *, timeout, jobs=2, python=None, batch=False, env=None, problem=None):
     """Run pairs, `jobs` children at a time; results in input order. `env`: extra variables.
 
     batch=False: a child per pair. batch=True: the pairs are split into `jobs` batches.
     """
-    pairs = list(pairs)
+    pairs, kw = list(pairs), dict(timeout=timeout, python=python, env=env, problem=problem)
     if batch:
         chunks = [pairs[i::jobs] for i in range(jobs)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            done = list(pool.map(lambda c: run_batch(c, timeout=timeout, python=python, env=env), chunks))
+            done = list(pool.map(lambda c: run_batch(c, **kw), chunks))
         by_pair = {}
         for chunk, outcomes in zip(chunks, done):
             by_pair.update({pair: o for pair, o in zip(chunk, outcomes)})
         return [by_pair[p] for p in pairs]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_isolated, s, m, timeout=timeout, python=python, env=env) for s, m in pairs]
+        futures = [pool.submit(run_isolated, s, m, **kw) for s, m in pairs]
         return [f.result() for f in futures]
+
+
+def check_problem(path, *, python=None, timeout=300):
+    """Load a problem file in a child of `python`: {"contents": flags} when it is usable there,
+    {"error": one line} when it is not (or the child could not tell)."""
+    child = _Child(["--check-problem", path], python, None)
+    try:
+        answer = child.next_result(timeout)
+    except queue.Empty:
+        child.kill()
+        answer = {"error": f"loading it took more than {timeout:g} s"}
+    child.finish()
+    if answer is None:
+        lines = child.output().strip().splitlines()
+        answer = {"error": f"the check process died: {lines[-1] if lines else 'no output'}"}
+    return answer
 
 
 def jax_cache_env(python=None):

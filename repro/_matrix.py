@@ -6,20 +6,27 @@ Each cell pins (python, jax, jaxlib, optax, equinox) and carries tags:
   floor    the oldest supported versions (the first Optax with lbfgs)
   boundary JAX on either side of a change the expectations encode
   latest   unpinned: resolves whatever is newest today (not default: its verdicts drift)
+  dev      the nightly check: newest JAX, Optax and Equinox from their main branches (not default)
   crash    installs, then crashes: proves a crashing cell is reported (not default)
   broken   pins that cannot resolve: proves UNRESOLVABLE is reported (not default)
   missing  an interpreter this machine lacks: proves SKIPPED is reported (not default)
   demo     the crash, broken and missing cells together (`nox -t demo`)
 
 Every pinned combination below was installed and run here (see each `note`); none is guessed.
+A pinned cell's other packages (numpy, scipy, ml_dtypes, the test tools...) resolve as of its
+`exclude_newer` date (uv --exclude-newer), so a cell rebuilt later gets the same environment;
+`latest` and `dev` float by design. A pin is a version or a source (repro._versions.parse_pin);
+`Cell.with_pins` overrides some (`nox -s "repro(<cell>)" -- --pin optax @ ~/optax`), and
+REPRO_CHECKOUTS points the git sources of the dev cell at local checkouts.
 
 On disk a cell's env is ENV_ROOT/<id> and its result RESULTS/cells/<id>.json (repro._cells).
 """
 
 import dataclasses
 import os
+from typing import Optional
 
-from ._versions import TRACKED
+from ._versions import TRACKED, requirement
 
 ENV_ROOT = os.path.join(".nox", "cells")
 RESULTS = "results"
@@ -29,6 +36,7 @@ TAGS = {
     "ci": "its tests session is what ./go test and .ci/run run",
     "floor": "the oldest supported versions",
     "latest": "unpinned: whatever resolves today",
+    "dev": "the nightly check: newest JAX, Optax and Equinox from their main branches",
     "boundary": "JAX on either side of a change the expectations encode",
     "crash": "installs, then the scenario processes crash",
     "broken": "pins that cannot be resolved",
@@ -37,28 +45,45 @@ TAGS = {
 }
 
 
+# The moment the pinned cells' environments were resolved and measured: each pinned cell gets
+# it as its `exclude_newer` (a cell added later gets the day it was measured).
+RESOLVED = "2026-11-27T00:00:00Z"
+UPSTREAM = {"optax": "git+https://github.com/google-deepmind/optax@main",
+            "equinox": "git+https://github.com/patrick-kidger/equinox@main"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Cell:
     id: str
     python: str
-    pins: dict  # package -> version; empty for `latest`
+    pins: dict  # package -> version or source (repro._versions.parse_pin); empty for `latest`
     tags: tuple = ("default",)
     note: str = ""
+    exclude_newer: Optional[str] = RESOLVED  # everything resolves as of this moment (uv --exclude-newer); None: floats
 
     def requirements(self):
-        if not self.pins:
-            return list(TRACKED)
-        return [f"{pkg}=={ver}" for pkg, ver in self.pins.items()]
+        """The pins as installer requirements, then every tracked package left unpinned (floating)."""
+        return [requirement(pkg, spec) for pkg, spec in self.pins.items()] + [p for p in TRACKED if p not in self.pins]
+
+    def with_pins(self, overrides):
+        """This cell with some pins replaced (a version or a source each); jaxlib floats when jax
+        is overridden without it (jax's own requirement then picks a jaxlib that goes with it)."""
+        if not overrides:
+            return self
+        pins = {**self.pins, **overrides}
+        if "jax" in overrides and "jaxlib" not in overrides:
+            pins.pop("jaxlib", None)
+        return dataclasses.replace(self, pins=pins)
 
     def to_dict(self):
         return {"id": self.id, "python": self.python, "pins": dict(self.pins), "tags": list(self.tags),
-                "note": self.note}
+                "note": self.note, "exclude_newer": self.exclude_newer}
 
     @classmethod
     def from_dict(cls, data):
         """A cell as recorded in a result file (it may no longer be in CELLS)."""
         return cls(data["id"], data.get("python"), dict(data.get("pins") or {}), tuple(data.get("tags") or ()),
-                   data.get("note", ""))
+                   data.get("note", ""), data.get("exclude_newer"))
 
 
 def _pins(jax, optax, equinox, jaxlib=None):
@@ -95,7 +120,9 @@ CELLS = (
     Cell("newest-py312", "3.12", _pins("0.12.0.1", "0.2.8", "0.13.8"), ("default",),
          "JAX >= 0.11 needs Python >= 3.12"),
     Cell("newest-py313", "3.13", _pins("0.12.0.1", "0.2.8", "0.13.8"), ("default",)),
-    Cell("latest-py312", "3.12", {}, ("latest",), "unpinned: whatever resolves today"),
+    Cell("latest-py312", "3.12", {}, ("latest",), "unpinned: whatever resolves today", None),
+    Cell("dev-py312", "3.12", dict(UPSTREAM), ("dev",),
+         "nightly: newest JAX release, Optax and Equinox from main (REPRO_CHECKOUTS: local checkouts instead)", None),
     # Cells that exist to prove the report never loses a cell.
     Cell("crash-jax070-eqx0130", "3.11", _pins("0.7.0", "0.2.5", "0.13.0"), ("crash", "demo"),
          "installs, but every scenario process segfaults at exit"),

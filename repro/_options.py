@@ -10,6 +10,7 @@ tracked packages).
 """
 
 import argparse
+import ast
 import dataclasses
 import datetime
 import os
@@ -18,7 +19,7 @@ from typing import Optional
 from ._catalogue import MODES, SCENARIOS, check_modes, check_scenarios
 from ._errors import UsageError
 from ._matrix import RESULTS
-from ._versions import TRACKED
+from ._versions import TRACKED, parse_pin
 
 
 class Parser(argparse.ArgumentParser):
@@ -61,6 +62,13 @@ class RunOptions:
     json: bool = False
     output: Optional[str] = None
     argv: tuple = ()  # the arguments as given (a cell records them)
+    pins: dict = dataclasses.field(default_factory=dict)  # a matrix cell's pins overridden (name -> spec)
+    problem: Optional[str] = None  # a problem file (absolute path) instead of the built-in problem
+
+
+_PIN_HELP = "NAME==VERSION, NAME @ git+URL[@REF] or NAME @ DIRECTORY (a local checkout, uncommitted changes included)"
+_PROBLEM_HELP = "a Python file defining `model` (an eqx.Module), `loss` (model -> float scalar) and optionally " \
+                "`optimum`: the scenarios run on it instead of the built-in problem"
 
 
 def run_parser(prog="repro run"):
@@ -79,6 +87,9 @@ def run_parser(prog="repro run"):
                    help="run many scenarios per process, --jobs batches (faster: one JAX import each); "
                         "a crash or hang still costs only the scenario it hit: a fresh process resumes "
                         "with the rest")
+    p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP)
+    p.add_argument("--pin", action="append", default=[], metavar="PIN",
+                   help=f"in a matrix cell: replace the cell's pin of a package ({_PIN_HELP}); repeatable")
     return p
 
 
@@ -90,20 +101,71 @@ def run_options(argv, prog="repro run"):
     if args.output:
         check_writable(args.output)
     return RunOptions(tuple(check_scenarios(args.scenario)), tuple(check_modes(args.mode)), args.timeout,
-                      args.jobs, args.batch, args.json, args.output, argv)
+                      args.jobs, args.batch, args.json, args.output, argv, parse_pins(args.pin),
+                      problem_file(args.problem))
+
+
+def problem_file(path):
+    """The absolute path of a problem file (None stays None), once it is a readable Python file
+    that binds `model` and `loss` at top level. Whether they are what they must be (a module, a
+    float-scalar loss) is checked where JAX is: repro._jax._problem."""
+    if path is None:
+        return None
+    label = f"--problem {path}"
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{label}: cannot read it ({getattr(error, 'strerror', None) or error})") from None
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as error:
+        raise UsageError(f"{label}: syntax error at line {error.lineno}: {error.msg}") from None
+    missing = [name for name in ("model", "loss") if name not in _top_level_names(tree)]
+    if missing and not _star_import(tree):
+        raise UsageError(f"{label}: defines no {' and no '.join(f'`{n}`' for n in missing)} at top level "
+                         "(it must define model, loss and optionally optimum)")
+    return os.path.abspath(path)
+
+
+def _top_level_names(tree):
+    """Names a module binds at top level: assignments, defs, classes, imports."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For)):
+            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names
+
+
+def _star_import(tree):
+    return any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in tree.body)
+
+
+def problem_defines_optimum(path):
+    """Whether a problem file binds `optimum` at top level (its reproducer then passes it on)."""
+    with open(path, encoding="utf-8") as f:
+        return "optimum" in _top_level_names(ast.parse(f.read()))
 
 
 # --- repro bisect / repro diff ----------------------------------------------------------------
 
 def parse_pins(pins, label="--pin"):
-    """["optax==0.2.3", ...] -> {"optax": "0.2.3"} (whether each is released is checked later)."""
+    """["optax==0.2.3", "equinox @ ~/equinox", ...] -> {"optax": "0.2.3", "equinox": "/home/me/equinox"}
+    (repro._versions.parse_pin; whether each version is released is checked later)."""
     out = {}
     for pin in pins:
-        name, sep, version = pin.partition("==")
-        name, version = name.strip().lower(), version.strip()
-        if not sep or not name or not version:
-            raise UsageError(f"{label} {pin!r}: expected NAME==VERSION")
-        out[name] = version
+        try:
+            name, spec = parse_pin(pin)
+        except ValueError as error:
+            raise UsageError(f"{label} {error}") from None
+        out[name] = spec
     return out
 
 
@@ -142,6 +204,8 @@ class BisectOptions:
     yanked: bool = False
     json: bool = False
     quiet: bool = False
+    source: Optional[str] = None  # a git URL or checkout: --good/--bad are commits of it
+    problem: Optional[str] = None
 
     @property
     def pairs(self):
@@ -150,19 +214,24 @@ class BisectOptions:
 
 def bisect_parser():
     p = Parser(prog="repro bisect",
-               description="Find the first released version whose outcome signature differs from the good end's.")
+               description="Find the first released version (or, with --source, the first commit) whose "
+                           "outcome signature differs from the good end's.")
     p.add_argument("--package", help="the package to move: any name on the package index (the expectations track "
                                      f"{', '.join(TRACKED)}); not with --by-date")
-    p.add_argument("--good", help="older version (the reference signature)")
-    p.add_argument("--bad", help="newer version")
+    p.add_argument("--good", help="older version (the reference signature); with --source a tag, branch or sha")
+    p.add_argument("--bad", help="newer version; with --source a tag, branch or sha")
+    p.add_argument("--source", metavar="GIT_URL_OR_PATH",
+                   help="bisect the package's commits (first-parent history from --good to --bad) in this git "
+                        "repository: a local checkout or a URL (cloned into .repro-cache/git/)")
+    p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP)
     p.add_argument("--by-date", metavar="START..END",
                    help=f"move {', '.join(TRACKED)} together (all that is not --pin'ned): "
                         "uv --exclude-newer at each day one of them released")
     p.add_argument("--scenario", action="append", default=[], metavar="NAME",
                    help=_scenario_help("scenario(s) to compare (repeatable; 'all' for every one)"))
     p.add_argument("--mode", action="append", default=[], choices=MODES, help="eager or jit (repeatable; default jit)")
-    p.add_argument("--pin", action="append", default=[], metavar="NAME==VERSION",
-                   help="keep another package at a version (repeatable); jaxlib follows a pinned jax")
+    p.add_argument("--pin", action="append", default=[], metavar="PIN",
+                   help=f"keep another package fixed: {_PIN_HELP} (repeatable); jaxlib follows a pinned jax")
     p.add_argument("--python", default=BisectOptions.python,
                    help=f"Python version of the probed envs (default {BisectOptions.python})")
     p.add_argument("--every", action="store_true", help="probe every candidate and list every change (a sweep)")
@@ -185,10 +254,11 @@ def bisect_options(argv):
     _positive(args.timeout, "--timeout")
     pins = parse_pins(args.pin)
     common = dict(scenarios=scenarios, modes=modes, pins=pins, python=args.python, timeout=args.timeout,
-                  every=args.every, prereleases=args.pre, yanked=args.yanked, json=args.json, quiet=args.quiet)
+                  every=args.every, prereleases=args.pre, yanked=args.yanked, json=args.json, quiet=args.quiet,
+                  source=args.source, problem=problem_file(args.problem))
     if args.by_date:
-        if args.package or args.good or args.bad:
-            raise UsageError("--by-date replaces --package/--good/--bad")
+        if args.package or args.good or args.bad or args.source:
+            raise UsageError("--by-date replaces --package/--good/--bad/--source")
         return BisectOptions(by_date=parse_date_range(args.by_date), **common)
     if not (args.package and args.good and args.bad):
         raise UsageError("give --package, --good and --bad (or --by-date START..END)")
@@ -207,6 +277,7 @@ class DiffOptions:
     python: str = "3.11"
     timeout: float = 300.0
     json: bool = False
+    problem: Optional[str] = None
 
     @property
     def pairs(self):
@@ -216,7 +287,10 @@ class DiffOptions:
 def diff_options(argv):
     p = Parser(prog="repro diff", description="Run every scenario under two version sets; print what differs.")
     p.add_argument("--a", required=True, metavar="PINS", help="e.g. jax==0.4.30,optax==0.2.3,equinox==0.11.4")
-    p.add_argument("--b", required=True, metavar="PINS", help="e.g. jax==0.4.35,optax==0.2.4,equinox==0.11.10")
+    p.add_argument("--b", required=True, metavar="PINS",
+                   help="e.g. jax==0.4.35,optax==0.2.4,equinox==0.11.10; a pin may be a source: "
+                        "optax @ ~/optax (a checkout, uncommitted changes included) or optax @ git+URL@REF")
+    p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP)
     p.add_argument("--scenario", action="append", default=[], metavar="NAME", help="default: all")
     p.add_argument("--mode", action="append", default=[], choices=MODES, help="default: both")
     p.add_argument("--python", default=DiffOptions.python, help=f"Python of both envs (default {DiffOptions.python})")
@@ -230,7 +304,7 @@ def diff_options(argv):
         if not sides[label]:
             raise UsageError(f"--{label}: no pins given")
     return DiffOptions(sides["a"], sides["b"], tuple(scenarios), tuple(check_modes(args.mode)), args.python,
-                       _positive(args.timeout, "--timeout"), args.json)
+                       _positive(args.timeout, "--timeout"), args.json, problem_file(args.problem))
 
 
 # --- repro report / repro matrix --------------------------------------------------------------
@@ -242,6 +316,7 @@ class ReportOptions:
     format: str = "md"
     output: Optional[str] = None
     timeout: float = 300.0
+    problem: Optional[str] = None
 
 
 def report_options(argv):
@@ -253,12 +328,13 @@ def report_options(argv):
     p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
     p.add_argument("--timeout", type=float, default=ReportOptions.timeout,
                    help=f"seconds for the script (default {ReportOptions.timeout:g})")
+    p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP + "; the reproducer embeds its source")
     args = p.parse_args(list(argv))
     (scenario,) = check_scenarios([args.scenario], allow_self_tests=False)
     _positive(args.timeout, "--timeout")
     if args.output:
         check_writable(args.output)
-    return ReportOptions(scenario, args.mode, args.format, args.output, args.timeout)
+    return ReportOptions(scenario, args.mode, args.format, args.output, args.timeout, problem_file(args.problem))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,12 +2,19 @@
 
 A result row (`judge`) is the JSON of one judged Outcome; `repro.check`, `repro run` and
 the matrix cells all produce and read these rows.
+
+A tracked package built from a source (a git commit, a local checkout) has no measured
+expectations of its own: it is judged by what its base release did (`base_releases`), as a
+hint. Its row names that base, so REPRODUCED/WORKAROUND-OK there mean "as the base release",
+and any other verdict is what the source changes (FIXED-UPSTREAM: an expected failure stopped).
 """
 
+from ._errors import IndexUnreachable, UsageError
 from ._expectations import expected_for
+from ._index import base_release
 from ._isolate import run_many
 from ._outcome import AS_EXPECTED, Verdict, classify
-from ._versions import header, installed_versions
+from ._versions import TRACKED, header, installed_versions, version_text
 
 
 def as_expected(verdict):
@@ -18,11 +25,29 @@ def as_expected(verdict):
         return False
 
 
+def base_releases(versions):
+    """{name: base release or None} for each tracked package `versions` says was built from a
+    source: the version it claims when that is a release, else the last release before it
+    (repro._index.base_release; None where the package index would be needed and cannot be read)."""
+    sources = versions.get("sources") or {}
+    bases = {}
+    for name in TRACKED:
+        if name in sources:
+            try:
+                bases[name] = base_release(name, versions.get(name))
+            except (IndexUnreachable, UsageError):
+                bases[name] = None
+    return bases
+
+
 def judge(outcome):
-    """A result row: the outcome plus what was expected and the verdict."""
-    expected = expected_for(outcome.scenario, outcome.mode, outcome.versions, outcome.contents)
+    """A result row: the outcome plus what was expected and the verdict (for a source build:
+    against its base release's expectations, named in `base`)."""
+    bases = base_releases(outcome.versions or {})
+    versions = {**(outcome.versions or {}), **{k: v for k, v in bases.items() if v}}
+    expected = expected_for(outcome.scenario, outcome.mode, versions, outcome.contents)
     verdict = classify(expected, outcome)
-    return {
+    row = {
         "scenario": outcome.scenario,
         "mode": outcome.mode,
         "expected": expected.describe() if expected else "unknown (not measured for these versions)",
@@ -31,6 +56,22 @@ def judge(outcome):
         "signature": outcome.signature(),
         "outcome": outcome.to_dict(),
     }
+    if bases:
+        row["base"] = bases
+    return row
+
+
+def base_note(versions, rows):
+    """The lines that say a table's verdicts for source builds are against their base release."""
+    bases = next((r["base"] for r in rows if r.get("base")), None)
+    if not bases:
+        return []
+    said = ", ".join(f"{name} {version_text(versions, name)} -> "
+                     + (f"{name} {base}" if base else "unknown (the package index could not be read)")
+                     for name, base in bases.items())
+    return ["", f"source builds, judged by what their base release did (a hint, not a measurement): {said}.",
+            "REPRODUCED/WORKAROUND-OK: as the base release; FIXED-UPSTREAM: an expected failure stopped; "
+            "any other verdict: the source changed what the base release did."]
 
 
 def summarise(rows, versions):
@@ -41,13 +82,13 @@ def summarise(rows, versions):
     }
 
 
-def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False, versions=None, env=None):
+def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False, versions=None, env=None, problem=None):
     """Run each (scenario, mode) isolated (in this env, or `python`'s) and judge it.
 
     `versions`: the env's, used for a child that died before reporting its own; `env`: extra
-    environment variables for the children."""
+    environment variables for the children; `problem`: a problem file (checked already)."""
     outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=timeout, jobs=jobs, python=python,
-                        batch=batch, env=env)
+                        batch=batch, env=env, problem=problem)
     versions = next((o.versions for o in outcomes if o.versions), None) or versions or installed_versions()
     for o in outcomes:  # a crashed child may not have reported versions: they are this env's
         o.versions = o.versions or versions
@@ -57,10 +98,11 @@ def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False, versi
 def render_table(result):
     rows = result["results"]
     cols = ("scenario", "mode", "expected", "observed", "verdict")
-    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
+    cells = [[r[c] if c != "verdict" or not r.get("base") else f"{r[c]} vs base" for c in cols] for r in rows]
+    widths = [max(len(c), *(len(str(row[i])) for row in cells)) for i, c in enumerate(cols)]
     line = lambda values: "  ".join(str(v).ljust(w) for v, w in zip(values, widths)).rstrip()
     out = [header(result["versions"]), "", line(cols), line("-" * w for w in widths)]
-    out += [line(r[c] for c in cols) for r in rows]
+    out += [line(row) for row in cells]
     failing = [r for r in rows if not as_expected(r["verdict"])]
     out.append("")
     if failing:
@@ -73,4 +115,4 @@ def render_table(result):
                 out.append("    output: " + o["output"].strip().splitlines()[-1][:200])
     else:
         out.append(f"all {len(rows)} as expected")
-    return "\n".join(out)
+    return "\n".join(out + base_note(result["versions"], rows))

@@ -107,12 +107,13 @@ def test_cell_records_round_trip_and_old_files_still_load():
     cell = BY_ID["floor-py311"]
     record = CellRecord(cell, "ok", versions={"python": "3.11.7", **cell.pins}, results=[_result("no_params", "jit",
                         "REPRODUCED")], as_expected=True, args=["--mode", "jit"], started="2025-01-01T00:00:00+00:00",
-                        finished="2025-01-01T00:01:00+00:00", seconds=60.0, env=EnvInfo("uv", 3.0, False))
+                        finished="2025-01-01T00:01:00+00:00", seconds=60.0, env=EnvInfo("uv", 3.0, False),
+                        packages={"numpy": "2.4.6"})
     assert CellRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     assert set(record.to_dict()) == {"schema", "cell", "status", "reason", "versions", "results", "as_expected",
-                                     "finished", "args", "started", "env", "seconds"}
+                                     "finished", "args", "started", "env", "seconds", "packages"}
     old = {"schema": 1, "cell": cell.to_dict(), "status": "skipped", "reason": "no Python", "versions": {},
-           "results": [], "as_expected": False, "finished": "2025-01-01T00:00:00+00:00"}  # no env/args/seconds
+           "results": [], "as_expected": False, "finished": "2025-01-01T00:00:00+00:00"}  # no env/args/seconds/packages
     loaded = CellRecord.from_dict(old)
     assert (loaded.cell, loaded.status, loaded.reason, loaded.env.backend) == (cell, "skipped", "no Python", None)
     with pytest.raises(ValueError):
@@ -248,7 +249,7 @@ def test_aggregation_reports_every_cell_with_its_reason(constructed):
     assert "| floor-py311 | REPRO | · | WA-OK |" in md
     for line in md.splitlines():
         if line.startswith("| ") and "---" not in line:
-            assert line.count(" | ") in (8, 3), line  # every row has its table's column count
+            assert line.count(" | ") in (9, 3), line  # every row has its table's column count
 
 
 def test_rerunning_one_cell_updates_only_its_row(constructed):

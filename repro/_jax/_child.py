@@ -1,8 +1,11 @@
 """Entry point of an isolated scenario process.
 
-- `python -m repro._jax._child NAME:MODE ...` runs the pairs on the built-in problem, in
-  order, and prints one line `RESULT_MARKER <json Outcome>` after each, flushed, so the
-  parent keeps every result measured before a crash or hang.
+- `python -m repro._jax._child [--problem FILE.py] NAME:MODE ...` runs the pairs on the
+  built-in problem (or the problem file's), in order, and prints one line
+  `RESULT_MARKER <json Outcome>` after each, flushed, so the parent keeps every result
+  measured before a crash or hang.
+- `python -m repro._jax._child --check-problem FILE.py` loads a problem file and answers
+  `{"contents": {...}}`, or `{"error": "one line"}` when the file is not usable.
 - `python -m repro._jax._child --serve` is a long-lived worker (`repro._isolate.Workers`):
   it reads one JSON job per stdin line, `{"source", "scenario", "mode", "budget"}` where
   `source` defines `model`, `loss` and `optimum` (a generated case) and `budget` holds
@@ -43,17 +46,40 @@ def _report(outcome):
     sys.stdout.flush()
 
 
-def main(pairs):
+def _load(path):
+    """(model, loss, optimum, label): the problem file's, or the built-in problem ("mlp")."""
+    if path:
+        from ._problem import load_problem
+
+        return (*load_problem(path), None)
+    from ._problems import mlp_problem
+
+    return (*mlp_problem(), "mlp")
+
+
+def main(pairs, problem_file=None):
     problem = None
     for pair in pairs:
         name, mode = pair.split(":")
         _self_test(name)
-        from ._problems import mlp_problem
         from ._run import run_scenario
 
-        problem = problem or mlp_problem()
-        model, loss, optimum = problem
-        _report(run_scenario(name, mode, model, loss, optimum=optimum, problem="mlp", oracle=_oracle()))
+        problem = problem or _load(problem_file)
+        model, loss, optimum, label = problem
+        _report(run_scenario(name, mode, model, loss, optimum=optimum, problem=label, oracle=_oracle()))
+
+
+def check_problem(path):
+    """Answer whether the problem file is usable here (one RESULT line), exit 0 either way."""
+    from .._catalogue import UsageError
+    from ._problem import describe_problem
+
+    try:
+        answer = describe_problem(path)
+    except UsageError as error:
+        answer = {"error": str(error)}
+    sys.stdout.write(f"{RESULT_MARKER} {json.dumps(answer)}\n")
+    sys.stdout.flush()
 
 
 def serve(lines):
@@ -86,7 +112,12 @@ def serve(lines):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--serve"]:
+    args = sys.argv[1:]
+    if args == ["--serve"]:
         serve(sys.stdin)
+    elif args[:1] == ["--check-problem"]:
+        check_problem(args[1])
+    elif args[:1] == ["--problem"]:
+        main(args[2:], problem_file=args[1])
     else:
-        main(sys.argv[1:])
+        main(args)

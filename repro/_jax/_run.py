@@ -73,10 +73,16 @@ def contents(model, problem=None, loss=None):
     return dict(found)
 
 
+def execute_source(source, filename="<repro case>"):
+    """Run standalone source (a generated case, a problem file) as a module; its namespace."""
+    namespace = {"__name__": "__repro_problem__", "__file__": filename}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
+
+
 def build_case(source):
     """Execute standalone case source (a generated module); return (model, loss, optimum)."""
-    namespace = {}
-    exec(compile(source, "<repro case>", "exec"), namespace)
+    namespace = execute_source(source)
     return namespace["model"], namespace["loss"], namespace["optimum"]
 
 

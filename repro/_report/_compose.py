@@ -6,12 +6,14 @@ judge it against the measured table, and keep it all in a Report. No JAX here.
 """
 
 import dataclasses
+import os
 from typing import Optional
 
 from .._catalogue import SCENARIOS, UsageError
 from .._expectations import expected_for
+from .._options import problem_defines_optimum
 from .._outcome import Outcome, classify
-from .._results import as_expected
+from .._results import as_expected, base_releases
 from .._versions import PACKAGES
 from ._execute import Run, run_script
 from ._extract import BUILTIN_CONTENTS, script_for_scenario
@@ -36,6 +38,8 @@ class Report:
     scenario: Optional[str] = None
     mode: Optional[str] = None
     summary: str = ""
+    problem: Optional[str] = None  # the problem file's name, when the module came from one
+    base: dict = dataclasses.field(default_factory=dict)  # source builds: name -> the base release judged by
 
     @property
     def trimmed_output(self):
@@ -59,6 +63,8 @@ class Report:
             "verdict": self.verdict,
             "as_expected": as_expected(self.verdict),
             "environment": self.env,
+            "problem": self.problem,
+            "base": self.base,
             "links": [url for _, url in LINKS],
             "markdown": self.markdown(),
         }
@@ -68,11 +74,11 @@ class Report:
 
 
 def _versions_of(env):
-    return {k: env.get(k) for k in ("python", *PACKAGES)}
+    return {k: env.get(k) for k in ("python", *PACKAGES, "sources") if k in env or k != "sources"}
 
 
 def render_report(script_text, *, scenario=None, mode=None, contents=None, summary="", python=None,
-                  timeout=300, env=None):
+                  timeout=300, env=None, problem=None):
     """Run `script_text` (any standalone reproducer) with `python` in a fresh process and build the
     report around its real output. `scenario`/`mode`/`contents` (repro._jax._run.contents flags) select
     the expectation row; without them the expectation is UNKNOWN unless a generic row applies."""
@@ -88,17 +94,30 @@ def render_report(script_text, *, scenario=None, mode=None, contents=None, summa
     versions = _versions_of(env)
     outcome = outcome_from_run(run, script_text, scenario=scenario, mode=mode, versions=versions,
                                contents=contents or {})
-    expected = expected_for(scenario, mode, versions, contents or {}) if scenario and mode else None
+    bases = base_releases(versions)
+    judged = {**versions, **{k: v for k, v in bases.items() if v}}
+    expected = expected_for(scenario, mode, judged, contents or {}) if scenario and mode else None
     verdict = str(classify(expected, outcome)) if outcome.status != "ran" else "UNKNOWN"
     return Report(title=make_title(outcome, scenario, env), script=script_text, run=run, outcome=outcome,
-                  expected=expected, verdict=verdict, env=env, scenario=scenario, mode=mode, summary=summary)
+                  expected=expected, verdict=verdict, env=env, scenario=scenario, mode=mode, summary=summary,
+                  problem=problem and os.path.basename(problem), base=bases)
 
 
-def scenario_report(scenario, mode="eager", *, python=None, timeout=300):
-    """The report for one catalogue scenario on the built-in problem, run in this environment."""
-    script = script_for_scenario(scenario, mode)
-    return render_report(script, scenario=scenario, mode=mode, contents=dict(BUILTIN_CONTENTS),
-                         summary=SCENARIOS[scenario], python=python, timeout=timeout)
+def scenario_report(scenario, mode="eager", *, python=None, timeout=300, problem=None, contents=None):
+    """The report for one catalogue scenario, run in this environment: on the built-in problem,
+    or on a problem file's module (`problem`, a path; `contents`: its content flags, as the
+    check child reported them), whose source the script embeds."""
+    if problem is None:
+        script = script_for_scenario(scenario, mode)
+        contents = dict(BUILTIN_CONTENTS)
+    else:
+        with open(problem, encoding="utf-8") as f:
+            source = f.read()
+        optimum = "optimum" if problem_defines_optimum(problem) else "None"
+        script = script_for_scenario(scenario, mode, problem_source=source, problem_expr=f"(model, loss, {optimum})",
+                                     subject=f"the module defined in {os.path.basename(problem)}")
+    return render_report(script, scenario=scenario, mode=mode, contents=contents, summary=SCENARIOS[scenario],
+                         python=python, timeout=timeout, problem=problem)
 
 
 def report(scenario=None, mode="eager", *, script=None, contents=None, summary="", python=None, timeout=300):

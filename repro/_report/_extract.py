@@ -111,13 +111,14 @@ def _driver(scenario, mode, problem_expr):
     ])
 
 
-def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_expr=None, note=None):
+def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_expr=None, note=None, subject=None):
     """The standalone reproducer for `scenario` (`mode` eager or jit), as text.
 
     By default the module is the built-in problem (`mlp_problem()` from repro/_jax/_problems.py).
     For another module pass `problem_source` (code defining it, e.g. a shrunk Hypothesis example)
     and `problem_expr`, an expression in that code evaluating to `(model, loss, optimum)`
-    (optimum may be None). Only jax/optax/equinox/numpy are imported.
+    (optimum may be None); `subject` says what the module is in the script's first line.
+    Only jax/optax/equinox/numpy (and whatever `problem_source` imports) are imported.
     """
     if scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
@@ -133,7 +134,7 @@ def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_
         if not problem_expr:
             raise UsageError("problem_expr is required with problem_source")
         problem_code, problem_imports = problem_source.strip(), []
-        what = "a generated Equinox module"
+        what = subject or "a generated Equinox module"
     # The scenario pulls in whatever it references (`phase`...); the driver calls the rest.
     scenario_parts = _needed(scen_defs, [scenario])
     scenario_code = "\n\n\n".join(scenario_parts)

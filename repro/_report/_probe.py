@@ -2,25 +2,25 @@
 
 It runs as `python -c` in the interpreter that runs the script (which need not have repro
 installed), alongside the script, and prints one `ENV-JSON {...}` line: python, platform,
-the packages repro reports (repro._versions.PACKAGES, passed as arguments) and JAX's devices.
+the packages repro reports (repro._versions.PACKAGES, passed as arguments) with the commit of
+any built from a source, and JAX's devices. The versions are read by repro/_versions.py itself,
+run as a file (it needs only the standard library), so a report and a cell record read them
+the same way.
 """
 
 import json
 import subprocess
 import sys
 
+from .. import _versions
 from .._versions import PACKAGES
 
 _ENV_PROBE = r"""
-import json, platform, sys
-from importlib import metadata
-env = {"python": platform.python_version(), "implementation": platform.python_implementation(),
-       "platform": platform.platform(), "executable": sys.executable}
-for name in sys.argv[1:]:
-    try:
-        env[name] = metadata.version(name)
-    except metadata.PackageNotFoundError:
-        env[name] = None
+import json, platform, runpy, sys
+read = runpy.run_path(sys.argv[1])["installed_versions"]
+env = {k: v for k, v in read(tuple(sys.argv[2:])).items() if k != "platform"}
+env.update({"implementation": platform.python_implementation(), "platform": platform.platform(),
+            "executable": sys.executable})
 try:
     import jax
     env["backend"] = jax.default_backend()
@@ -33,8 +33,8 @@ print("ENV-JSON " + json.dumps(env))
 
 def start_probe(python=None):
     """Start the probe in `python` (default: this interpreter); `finish_probe` collects it."""
-    return subprocess.Popen([python or sys.executable, "-c", _ENV_PROBE, *PACKAGES], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([python or sys.executable, "-c", _ENV_PROBE, _versions.__file__, *PACKAGES],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish_probe(proc, timeout=300):
