@@ -31,6 +31,7 @@ from repro._cells import prepare_env, run_cell  # noqa: E402
 from repro._errors import UsageError  # noqa: E402
 from repro._matrix import CELLS, RESULTS, TAGS  # noqa: E402
 from repro._options import run_options  # noqa: E402
+from repro._progress import Progress  # noqa: E402
 from repro._results import as_expected  # noqa: E402
 
 nox.options.sessions = ["tests"]
@@ -69,7 +70,8 @@ def repro(session, cell):
         options = run_options(session.posargs, prog=f"nox -s repro({cell.id}) --")
     except UsageError as error:
         session.error(f"bad arguments after --: {error} (nothing was built, run or written)")
-    record = run_cell(cell, options, log=session.log)
+    with Progress(len(options.scenarios) * len(options.modes), quiet=options.quiet) as progress:
+        record = run_cell(cell, options, log=session.log, progress=progress)
     if record.status != "ok":
         _stop(session, record.status, cell, record.reason)
     if not record.as_expected:

@@ -25,6 +25,7 @@ from typing import Callable, Optional
 from . import _envs, _index
 from ._errors import EXIT_AMBIGUOUS, EXIT_NOT_AS_EXPECTED, EXIT_OK, EXIT_UNPROBEABLE, UsageError
 from ._isolate import run_batch
+from ._progress import Progress, format_seconds
 from ._results import judge
 from ._versions import TRACKED, header
 
@@ -153,15 +154,16 @@ def combined_signature(outcomes):
 class EnvOracle:
     """Builds (or reuses) an env per version and runs the scenario pairs there, isolated.
 
-    `requirements(version)` -> (requirements list, exclude_newer or None).
+    `requirements(version)` -> (requirements list, exclude_newer or None). `progress`
+    (repro._progress.Progress) shows what is being built or run on its live bar.
     """
 
-    def __init__(self, requirements, pairs, *, python, timeout, cache_dir=CACHE_DIR, log=None):
+    def __init__(self, requirements, pairs, *, python, timeout, cache_dir=CACHE_DIR, progress=None):
         self.requirements, self.pairs, self.timeout = requirements, list(pairs), timeout
         self.interpreter = _envs.find_interpreter(python)
         if self.interpreter is None:
             raise UsageError(f"no Python {python} interpreter on this machine (pyenv or PATH)")
-        self.cache_dir, self.log = cache_dir, log or (lambda msg: None)
+        self.cache_dir, self.progress = cache_dir, progress or Progress(quiet=True)
 
     def env_path(self, reqs, exclude_newer):
         key = json.dumps([self.interpreter, sorted(reqs), exclude_newer])
@@ -169,7 +171,7 @@ class EnvOracle:
 
     def __call__(self, version):
         reqs, exclude_newer = self.requirements(version)
-        self.log(f"probing {version}: {' '.join(reqs)}" + (f" (exclude-newer {exclude_newer})" if exclude_newer else ""))
+        self.progress.working(f"building {' '.join(reqs)}" + (f" (exclude-newer {exclude_newer})" if exclude_newer else ""))
         env = _envs.build_env(self.env_path(reqs, exclude_newer), self.interpreter, reqs, extras=(),
                               exclude_newer=exclude_newer)
         probe = Probe(version, build_seconds=env.seconds, reused=env.reused)
@@ -177,6 +179,7 @@ class EnvOracle:
             probe.skipped, probe.reason = True, "cannot install: " + _one_line(env.reason)
             return probe
         start = time.perf_counter()
+        self.progress.working(f"running {version}: {' '.join(f'{s}[{m}]' for s, m in self.pairs)}")
         failed = _envs.import_error(env.python, timeout=self.timeout)
         if failed:
             probe.skipped, probe.reason = True, "cannot import: " + _one_line(failed)
@@ -341,10 +344,11 @@ class Bisection:
                   f"wall {self.wall_seconds:.1f} s")
 
 
-def bisect(options, *, log=None, cache_dir=CACHE_DIR):
+def bisect(options, *, progress=None, cache_dir=CACHE_DIR):
     """Run the bisect (or, with `options.every`, the sweep) that `options`
-    (repro._options.BisectOptions) asks for. UsageError for a pin or version not on the index."""
-    log = log or (lambda message: None)
+    (repro._options.BisectOptions) asks for. UsageError for a pin or version not on the index.
+    `progress` (repro._progress.Progress): a line per probe, `probe 3 of ≤ 7: jax 0.4.34 ...`."""
+    progress = progress or Progress(quiet=True)
     pins = check_pins(options.pins)
     if options.by_date:
         candidates, package, requirements = date_candidates(*options.by_date), "date", date_requirements(pins)
@@ -354,12 +358,16 @@ def bisect(options, *, log=None, cache_dir=CACHE_DIR):
                                              yanked=options.yanked)
         requirements = version_requirements(package, pins)
     oracle = EnvOracle(requirements, options.pairs, python=options.python, timeout=options.timeout,
-                       cache_dir=cache_dir, log=log)
-    log(f"{len(candidates)} candidates: {' '.join(candidates)}")
+                       cache_dir=cache_dir, progress=progress)
+    progress.note(f"{len(candidates)} candidates: {' '.join(candidates)}")
+    progress.expect(len(candidates) if options.every else env_bound(len(candidates)), bound=not options.every)
 
     def on_probe(p):
-        log(f"  {p.version}: " + (f"SKIP {p.reason}" if p.skipped else p.signature)
-            + f"  (env {'cached' if p.reused else f'{p.build_seconds:.0f} s'}, run {p.run_seconds:.1f} s)")
+        if p.skipped and not options.every:
+            progress.extend(1)  # the search steps around a skip: one more probe may be needed
+        progress.done(f"{package} {p.version}: " + (f"SKIP {p.reason}" if p.skipped else p.signature)
+                      + f"  (env {'cached' if p.reused else format_seconds(p.build_seconds)}, "
+                        f"run {format_seconds(p.run_seconds)})")
 
     start = time.perf_counter()
     result = (sweep if options.every else search)(candidates, oracle, on_probe=on_probe)
@@ -398,21 +406,25 @@ class Diff:
         return "\n".join(lines)
 
 
-def diff(options, *, log=None, cache_dir=CACHE_DIR):
-    """Run every pair of `options` (repro._options.DiffOptions) under both version sets."""
-    log = log or (lambda message: None)
+def diff(options, *, progress=None, cache_dir=CACHE_DIR):
+    """Run every pair of `options` (repro._options.DiffOptions) under both version sets.
+    `progress` (repro._progress.Progress): a line per side, `side 1 of 2: a ...`."""
+    progress = progress or Progress(quiet=True)
     sides = {label: with_jaxlib(check_pins(pins)) for label, pins in (("a", options.a), ("b", options.b))}
     if sides["a"] == sides["b"]:
         raise UsageError("--a and --b are the same version set")
+    progress.expect(len(sides))
     result, rows = Diff({}, options.pairs), {}
     for label, pins in sides.items():
         reqs = [f"{k}=={v}" for k, v in pins.items()]
-        log(f"building {label}: {' '.join(reqs)}")
         oracle = EnvOracle(lambda _version, reqs=reqs: (reqs, None), options.pairs, python=options.python,
-                           timeout=options.timeout, cache_dir=cache_dir)
+                           timeout=options.timeout, cache_dir=cache_dir, progress=progress)
         probe = oracle(label)
         result.sides[label] = {"pins": pins, "installed": probe.installed, "skipped": probe.skipped,
                                "reason": probe.reason}
+        progress.done(f"{label} {' '.join(reqs)}: " + (f"SKIP {probe.reason}" if probe.skipped else
+                                                      f"{len(probe.outcomes)} pairs run"),
+                      probe.build_seconds + probe.run_seconds)
         if probe.skipped:
             result.unbuildable = label
             return result

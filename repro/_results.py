@@ -4,9 +4,12 @@ A result row (`judge`) is the JSON of one judged Outcome; `repro.check`, `repro 
 the matrix cells all produce and read these rows.
 """
 
+import dataclasses
+
 from ._expectations import expected_for
 from ._isolate import run_many
 from ._outcome import AS_EXPECTED, Verdict, classify
+from ._progress import Progress
 from ._versions import header, installed_versions
 
 
@@ -41,17 +44,36 @@ def summarise(rows, versions):
     }
 
 
-def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False, versions=None, env=None):
+def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False, versions=None, env=None, progress=None):
     """Run each (scenario, mode) isolated (in this env, or `python`'s) and judge it.
 
     `versions`: the env's, used for a child that died before reporting its own; `env`: extra
-    environment variables for the children."""
-    outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=timeout, jobs=jobs, python=python,
-                        batch=batch, env=env)
+    environment variables for the children; `progress` (repro._progress.Progress): a line per
+    finished pair, `[5/16] seed_fix jit REPRODUCED 12 s`."""
+    pairs = [(s, m) for s in scenarios for m in modes]
+    on_outcome = _reporter(progress, versions or (installed_versions() if python is None else {})) if progress else None
+    outcomes = run_many(pairs, timeout=timeout, jobs=jobs, python=python, batch=batch, env=env, on_outcome=on_outcome)
     versions = next((o.versions for o in outcomes if o.versions), None) or versions or installed_versions()
     for o in outcomes:  # a crashed child may not have reported versions: they are this env's
         o.versions = o.versions or versions
     return summarise([judge(o) for o in outcomes], versions)
+
+
+def _reporter(progress, versions):
+    """The run_many callback that reports each finished pair's verdict to `progress`; a pair
+    reported again (its process died at exit after reporting) is a note, not a second count."""
+    seen = set()
+
+    def on_outcome(outcome, seconds):
+        verdict = judge(dataclasses.replace(outcome, versions=outcome.versions or versions))["verdict"]
+        pair = (outcome.scenario, outcome.mode)
+        if pair in seen:
+            progress.note(f"  {outcome.scenario} {outcome.mode} is {verdict} after all: {outcome.message}")
+            return
+        seen.add(pair)
+        progress.done(f"{outcome.scenario} {outcome.mode} {verdict}", seconds)
+
+    return on_outcome
 
 
 def render_table(result):
