@@ -271,7 +271,27 @@ def test_rerunning_one_cell_updates_only_its_row(constructed):
     differing = {line for line in set(md_before) ^ set(md_after) if not line.startswith("6 cells (")}
     assert differing and all("crash-jax070-eqx0130" in line for line in differing), differing
     assert md_after[2].startswith("6 cells (2 default): 2 with every verdict as expected")  # the count moved
-    assert sorted(os.listdir(folder)) == ["cells", "matrix.json", "matrix.md"]  # no temp files left
+    assert sorted(os.listdir(folder)) == ["cells", "heatmap.md", "matrix.json", "matrix.md"]  # no temp files left
+
+
+def test_the_heat_map_is_one_glyph_per_verdict_with_a_legend(constructed, run_cli):
+    folder, _ = constructed
+    matrix = _aggregate.aggregate(str(folder))
+    heat = (folder / "heatmap.md").read_text()
+    assert heat == _aggregate.render_heatmap(matrix)
+    # One jit strip, left to right: no_params, init_unfiltered, partition_fix (the legend says so).
+    assert "Each jit strip, left to right: no_params, init_unfiltered, partition_fix." in heat
+    assert "| floor-py311 | 🟦⬛🟩 | 2/2 |" in heat  # REPRODUCED, not run, WORKAROUND-OK
+    assert "| crash-jax070-eqx0130 | 🟦💥⬛ | 1/2 |" in heat
+    assert "| broken-jax0430-eqx0138 | ⛔ unresolvable | - |" in heat
+    assert "| missing-py314 | ➖ skipped | - |" in heat and "| newest-py313 | ❓ unreadable | - |" in heat
+    for verdict in Verdict:
+        assert f"{verdict.glyph} {verdict.value}" in heat  # the legend
+    for line in heat.splitlines():
+        if line.startswith("| ") and "---" not in line:
+            assert line.count(" | ") == 2, line  # cell, one strip per mode, as expected
+    proc = run_cli("matrix", "--results", str(folder), "--heatmap")
+    assert proc.returncode == 1 and proc.stdout == heat + "\n"
 
 
 def test_repro_matrix_cli_exit_codes(constructed, tmp_path_factory, run_cli):
@@ -321,6 +341,8 @@ def test_every_verdict_has_a_distinct_short_form_and_a_meaning():
     """The matrix's wide table and legend and the report's verdict line read these off Verdict."""
     shorts = [v.short for v in Verdict]
     assert len(set(shorts)) == len(shorts) and all(len(s) <= 8 for s in shorts), shorts
+    glyphs = [v.glyph for v in Verdict] + list(_aggregate.STATUS_GLYPH.values()) + [_aggregate.NOT_RUN_GLYPH]
+    assert len(set(glyphs)) == len(glyphs), glyphs  # the heat map tells every verdict and status apart
     assert all(v.meaning.endswith(".") for v in Verdict)
     assert {v for v in Verdict if v.short == v.value} >= {Verdict.CRASH, Verdict.TIMEOUT}
     assert AS_EXPECTED == {v for v in Verdict if as_expected(v.value)}

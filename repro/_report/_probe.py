@@ -1,8 +1,13 @@
-"""The environment probe: what a report's Environment section lists. No JAX here.
+"""The environment probes: what a report's reproducer pins and its Environment section lists.
+No JAX here.
 
-It runs as `python -c` in the interpreter that runs the script (which need not have repro
-installed), alongside the script, and prints one `ENV-JSON {...}` line: python, platform,
-the packages repro reports (repro._versions.PACKAGES, passed as arguments) and JAX's devices.
+Both run as `python -c` in the interpreter that runs the script (which need not have repro
+installed) and print one `ENV-JSON {...}` line. `probe_versions` reads python's version and
+the packages repro reports (repro._versions.PACKAGES, passed as arguments) from package
+metadata, without importing them: it is quick, and it runs first, because the script's PEP 723
+block pins exactly these versions before the script runs. The full probe (`start_probe`,
+`finish_probe`) runs beside the script: it adds the platform, JAX's backend and devices, and
+the text of `jax.print_environment_info()`.
 """
 
 import json
@@ -11,7 +16,7 @@ import sys
 
 from .._versions import PACKAGES
 
-_ENV_PROBE = r"""
+_VERSIONS = r"""
 import json, platform, sys
 from importlib import metadata
 env = {"python": platform.python_version(), "implementation": platform.python_implementation(),
@@ -21,20 +26,29 @@ for name in sys.argv[1:]:
         env[name] = metadata.version(name)
     except metadata.PackageNotFoundError:
         env[name] = None
+"""
+
+_DEVICES = r"""
 try:
     import jax
     env["backend"] = jax.default_backend()
     env["devices"] = [str(d) for d in jax.devices()]
+    env["jax_environment_info"] = jax.print_environment_info(return_string=True)
 except Exception as error:
     env["devices"] = ["unavailable: %s" % error]
-print("ENV-JSON " + json.dumps(env))
 """
+
+_PRINT = 'print("ENV-JSON " + json.dumps(env))\n'
+
+
+def _start(code, python):
+    return subprocess.Popen([python or sys.executable, "-c", code, *PACKAGES], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def start_probe(python=None):
-    """Start the probe in `python` (default: this interpreter); `finish_probe` collects it."""
-    return subprocess.Popen([python or sys.executable, "-c", _ENV_PROBE, *PACKAGES], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    """Start the full probe in `python` (default: this interpreter); `finish_probe` collects it."""
+    return _start(_VERSIONS + _DEVICES + _PRINT, python)
 
 
 def finish_probe(proc, timeout=300):
@@ -49,3 +63,8 @@ def finish_probe(proc, timeout=300):
         if line.startswith("ENV-JSON "):
             return json.loads(line[len("ENV-JSON "):])
     raise RuntimeError(f"environment probe failed: {(stderr or stdout).strip()[-500:]}")
+
+
+def probe_versions(python=None, timeout=120):
+    """python's version and the reported packages' versions in `python`, from metadata only."""
+    return finish_probe(_start(_VERSIONS + _PRINT, python), timeout=timeout)

@@ -92,7 +92,8 @@ def render_markdown(report):
             "its activations are functions).", ""] if report.scenario else []
     out += ["## Reproducer", "",
             f"Standalone: needs only jax, optax, equinox and numpy. Save as `{SCRIPT_NAME}` and run "
-            f"`python {SCRIPT_NAME}`.", "",
+            f"`uv run {SCRIPT_NAME}`: its `# /// script` block (PEP 723) pins the versions it ran with "
+            f"(or `python {SCRIPT_NAME}` where those are installed).", "",
             fence(report.script, "python"), ""]
     out += ["## Actual output", ""]
     trimmed, full = report.trimmed_output, report.run.output.rstrip("\n")
@@ -116,6 +117,8 @@ def render_markdown(report):
         if key in env:
             out.append(f"| {key} | {_cell(env[key])} |")
     out.append(f"| devices | {_cell(', '.join(env.get('devices') or []))} |")
+    if env.get("jax_environment_info"):
+        out += ["", "`jax.print_environment_info()`:", "", fence(env["jax_environment_info"])]
     out += ["", "</details>", ""]
     out += ["## Related upstream threads", ""] + [f"- {name}: {url}" for name, url in LINKS]
     command = f"repro report --scenario {report.scenario} --mode {report.mode}" if report.scenario else "repro"
