@@ -1,9 +1,56 @@
+import http.server
 import os
 import sys
+import threading
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INDEX_FIXTURES = os.path.join(ROOT, "tests", "fixtures", "index")
+
+
+class _IndexHandler(http.server.BaseHTTPRequestHandler):
+    """Answers `/pypi/<name>/json` from tests/fixtures/index/<name>.json, 404 for anything else:
+    the package index as repro._index reads it, recorded (tests/fixtures/index/record.py)."""
+
+    def do_GET(self):
+        parts = self.path.strip("/").split("/")
+        path = os.path.join(INDEX_FIXTURES, f"{parts[1]}.json") if len(parts) == 3 and parts[::2] == ["pypi", "json"] else ""
+        if not path or not os.path.isfile(path):
+            self.send_error(404)
+            return
+        with open(path, "rb") as f:
+            body = f.read()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fake_index():
+    """Every test reads the package index from the recorded fixtures, served on 127.0.0.1:
+    REPRO_INDEX_URL for the CLI's child processes, repro._index.INDEX_URL in this one. Tests
+    marked `live` (`pytest -m live`) read the real index instead."""
+    from repro import _index
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _IndexHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/pypi"
+    saved = os.environ.get("REPRO_INDEX_URL"), _index.INDEX_URL
+    os.environ["REPRO_INDEX_URL"], _index.INDEX_URL = url, url
+    _index._CACHE.clear()
+    yield url
+    server.shutdown()
+    if saved[0] is None:
+        os.environ.pop("REPRO_INDEX_URL", None)
+    else:
+        os.environ["REPRO_INDEX_URL"] = saved[0]
+    _index.INDEX_URL = saved[1]
 
 
 @pytest.fixture
