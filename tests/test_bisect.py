@@ -200,3 +200,45 @@ def test_releases_the_bisects_probed_have_their_measured_neighbours_family(jax):
 
 def test_a_yanked_release_nobody_probed_is_unknown():
     assert _no_params_family({"jax": "0.4.32", "jaxlib": "0.4.32", "optax": "0.2.3", "equinox": "0.11.4"}) is None
+
+
+# --- the package index: recorded fixtures by default, the live index on request ------------------
+
+
+def _recorded(name):
+    with open(os.path.join(os.path.dirname(__file__), "fixtures", "index", f"{name}.json")) as f:
+        return json.load(f)
+
+
+def test_the_tests_read_the_recorded_index(fake_index):
+    """Offline by default: repro._index (and every CLI child, through REPRO_INDEX_URL) reads the
+    fixtures from a server on 127.0.0.1; a package not recorded is unknown, as on the index."""
+    from repro import _errors, _index
+
+    assert fake_index.startswith("http://127.0.0.1:") and _index.INDEX_URL == fake_index
+    assert os.environ["REPRO_INDEX_URL"] == fake_index
+    assert _index.fetch_json("jax") == _recorded("jax")
+    assert _index.versions_between("jax", "0.4.33", "0.4.35") == ["0.4.33", "0.4.34", "0.4.35"]
+    assert _index.jaxlib_for("0.4.37") == "0.4.36"  # jax 0.4.37 shipped without a jaxlib
+    with pytest.raises(_errors.UsageError, match="unknown package"):
+        _index.fetch_json("no-such-package-repro-xyz")
+
+
+@pytest.mark.live
+def test_the_recorded_index_still_matches_the_live_index(monkeypatch):
+    """`pytest -m live`: every recorded release is on the live index, uploaded at the same time
+    and yanked alike (later releases may have come since: record.py records them)."""
+    import importlib.util
+
+    from repro import _index
+
+    spec = importlib.util.spec_from_file_location("record", os.path.join(os.path.dirname(__file__), "fixtures",
+                                                                         "index", "record.py"))
+    record = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record)
+    monkeypatch.setattr(_index, "INDEX_URL", "https://pypi.org/pypi")
+    monkeypatch.setattr(_index, "_CACHE", {})
+    for name in record.PACKAGES:
+        live, recorded = record.trim(_index.fetch_json(name))["releases"], _recorded(name)["releases"]
+        missing = {v: files for v, files in recorded.items() if live.get(v) != files}
+        assert not missing, (name, missing)
