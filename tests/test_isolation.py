@@ -142,11 +142,11 @@ def test_a_worker_crash_that_does_not_repeat_is_retried_once(monkeypatch):
     with Workers(1, timeout=60) as workers:
         real = workers._ask_once
 
-        def flaky(slot, source, scenario, mode):
+        def flaky(slot, source, scenario, mode, budget=None):
             calls.append(scenario)
             if len(calls) == 1:
                 return Outcome(scenario, mode, "crash", returncode=-11, message="killed by signal SIGSEGV")
-            return real(slot, source, scenario, mode)
+            return real(slot, source, scenario, mode, budget)
 
         monkeypatch.setattr(workers, "_ask_once", flaky)
         (outcome,) = workers.run([(CASE, "seed_fix", "jit")])
