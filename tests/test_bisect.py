@@ -7,6 +7,10 @@ import pytest
 
 from repro._bisect import Probe, env_bound, search, sweep
 
+# Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
+pytestmark = pytest.mark.host
+
+
 VERSIONS = [f"1.{i}" for i in range(10)]
 
 

@@ -43,6 +43,7 @@ def test_a_crash_makes_the_exit_code_1(run_cli):
     assert proc.stderr == ""  # --quiet: no progress
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("args, words", [
     (("--scenario", "nope"), "unknown scenario 'nope'"),
     (("--mode", "fast"), "invalid choice"),
@@ -62,6 +63,7 @@ def test_bad_input_is_one_line_and_exit_2(run_cli, args, words):
 # --- one top-level help, did-you-mean, --version, the names ---------------------------------
 
 
+@pytest.mark.host
 def test_help_lists_every_command_with_its_line_and_every_exit_code(run_cli):
     from repro._errors import EXIT_MEANINGS
     from repro._options import COMMANDS
@@ -81,6 +83,7 @@ def test_help_lists_every_command_with_its_line_and_every_exit_code(run_cli):
                 assert meaning in codes
 
 
+@pytest.mark.host
 def test_every_command_has_its_own_help(run_cli):
     from repro._options import COMMANDS
 
@@ -91,6 +94,7 @@ def test_every_command_has_its_own_help(run_cli):
         assert COMMANDS[name][1:] in " ".join(proc.stdout.split())  # its line from the top-level help
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("word, hint", [("bisec", "did you mean 'bisect'?"), ("reprot", "did you mean 'report'?"),
                                         ("matirx", "did you mean 'matrix'?"), ("frobnicate", "commands: run,")])
 def test_a_mistyped_command_is_one_line_with_the_nearest_command(run_cli, word, hint):
@@ -115,6 +119,7 @@ def test_version_names_the_tool_and_the_installed_packages(run_cli):
     assert installed["jax"] and installed["optax"] and installed["equinox"]
 
 
+@pytest.mark.host
 def test_pyproject_declares_the_distribution_and_script_names():
     """The free distribution name and the script named after it; the import package stays `repro`."""
     import tomllib
@@ -128,6 +133,7 @@ def test_pyproject_declares_the_distribution_and_script_names():
     assert "version" in project["dynamic"]
 
 
+@pytest.mark.host
 def test_another_project_installing_a_repro_package_is_reported(run_cli, tmp_path):
     """The `repro` distribution on the package index ships `repro/` too: whichever is installed
     second overwrites the other's files, so the CLI says so instead of staying silent."""
@@ -149,6 +155,7 @@ class FakeTerminal(io.StringIO):
         return True
 
 
+@pytest.mark.host
 def test_progress_lines_count_and_time_each_finished_unit():
     from repro._progress import Progress
 
@@ -167,6 +174,7 @@ def test_progress_lines_count_and_time_each_finished_unit():
     assert out.getvalue().splitlines() == ["probe 1 of ≤ 4: jax 0.4.33: sig", "probe 2 of ≤ 5: jax 0.4.34: SKIP"]
 
 
+@pytest.mark.host
 def test_progress_is_silent_when_quiet_and_draws_a_bar_only_on_a_terminal():
     from repro._progress import Progress
 

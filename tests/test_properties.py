@@ -14,15 +14,17 @@ example instead of killing pytest.
 """
 
 import os
+import time
 
 import pytest
-from hypothesis import example, given, note
+from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
 from repro._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from repro._expectations import expected_for
 from repro._jax._run import run_scenario
 from repro._outcome import AS_EXPECTED, classify
+from repro._progress import Progress
 from repro._report import script_for_scenario
 from repro.strategies import Case, cases
 
@@ -39,6 +41,18 @@ def mismatches(workers, case, mode, scenarios=tuple(SCENARIOS)):
         if verdict not in AS_EXPECTED:
             found.append((name, verdict, expected, outcome))
     return found
+
+
+_PROGRESS = {}
+
+
+def example_progress(test, stream):
+    """One Progress per property test: a line per example, `example 7 of ≤ 25: ...` (the bound:
+    the profile's max_examples plus the explicit examples; shrinking adds lines past it)."""
+    if test not in _PROGRESS:
+        total = settings.default.max_examples + len(getattr(test, "hypothesis_explicit_examples", ()))
+        _PROGRESS[test] = Progress(total, unit="example", bound=True, stream=stream, quiet=stream is None)
+    return _PROGRESS[test]
 
 
 def explain(case, mode, found):
@@ -108,9 +122,13 @@ INT_FIRST = Case(
 # Arrays only: unfiltered L-BFGS works (init/params/value_fn scenarios converge), but the
 # Adam habit still fails, because update() without params cannot compute params - old params.
 @example(case=ARRAYS_ONLY, mode="jit")
-def test_every_scenario_matches_the_expectations(workers, case, mode):
+def test_every_scenario_matches_the_expectations(workers, progress_stream, case, mode):
     note(case.source)
+    start = time.perf_counter()
     found = mismatches(workers, case, mode)
+    agreed = len(SCENARIOS) - len(found)
+    example_progress(test_every_scenario_matches_the_expectations, progress_stream).done(
+        f"{case.description} ({mode}): {agreed}/{len(SCENARIOS)} as expected", time.perf_counter() - start)
     assert not found, explain(case, mode, found)
 
 

@@ -261,6 +261,7 @@ FAKE_SCRIPT = "\n".join(["import contextlib", "", "", "def step():", "    with p
                          "        pass", "", "", "x = 1"]) + "\n"
 
 
+@pytest.mark.host
 def test_parse_traceback_and_phase():
     parsed = parse_traceback(FAKE)
     assert parsed.exc_type == "ValueError" and parsed.message.startswith("Expected None, got MLP(")
@@ -272,6 +273,7 @@ def test_parse_traceback_and_phase():
     assert outcome.message == "Expected None, got MLP("
 
 
+@pytest.mark.host
 def test_trim_keeps_script_optax_and_raising_frames():
     trimmed = trim_traceback(FAKE)
     assert trimmed.splitlines()[0] == "jax 1 | optax 2 | equinox 3"
@@ -282,6 +284,7 @@ def test_trim_keeps_script_optax_and_raising_frames():
     assert trimmed.rstrip().endswith(")")  # the whole message
 
 
+@pytest.mark.host
 def test_convergence_lines_and_exit_codes():
     ok = outcome_from_run(Run(0, "jax 1\nconverged in 12 steps: loss 1 -> 0, grad norm 1e-05\n", 1.0), "",
                           scenario="partition_fix", mode="jit", versions={}, contents={})
@@ -295,6 +298,7 @@ def test_convergence_lines_and_exit_codes():
                             contents={}).status == "crash"
 
 
+@pytest.mark.host
 def test_fence_survives_backticks():
     text = "a ``` b ```` c"
     block = fence(text, "python")
@@ -364,6 +368,7 @@ def test_json_format(run_cli, tmp_path):
 # --- Bad input ---------------------------------------------------------------------------------
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("args, words", [
     (("--scenario", "nope"), "unknown scenario 'nope'"),
     ((), "--scenario"),
@@ -381,6 +386,7 @@ def test_bad_input_is_one_line_and_exit_2(run_cli, args, words):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.host
 def test_script_for_unknown_scenario_is_a_usage_error():
     import repro
     from repro._catalogue import UsageError
@@ -395,6 +401,7 @@ def test_script_for_unknown_scenario_is_a_usage_error():
         repro.report()  # neither a scenario nor a script
 
 
+@pytest.mark.host
 def test_cli_lists_report():
     from repro._cli import COMMANDS
 
