@@ -140,10 +140,17 @@ def test_unresolvable_pins_are_reported_with_the_resolver_message(tmp_path):
 @pytest.mark.slow
 def test_crash_keeps_the_results_before_it_and_a_hang_is_a_timeout(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    cell = BY_ID["newest-py311"]
+    import io
+
+    from repro._progress import Progress
+
+    cell, lines = BY_ID["newest-py311"], io.StringIO()
     record = _run(cell, "--scenario", "no_params", "--scenario", "_crash", "--mode", "jit", "--jobs", "1",
-                  results=str(tmp_path), python=sys.executable)
+                  results=str(tmp_path), python=sys.executable, progress=Progress(2, stream=lines))
     assert record.status == "ok" and not record.as_expected
+    progress = lines.getvalue().splitlines()  # a line per finished scenario, as the cell ran them
+    assert [line.split(" s")[0].rsplit(" ", 1)[0] for line in progress] == [
+        f"[1/2] no_params jit {record.results[0]['verdict']}", "[2/2] _crash jit CRASH"], progress
     by_name = {r["scenario"]: r for r in record.results}
     assert by_name["no_params"]["outcome"]["status"] == "error"  # measured before the crash, kept
     assert by_name["_crash"]["verdict"] == "CRASH"

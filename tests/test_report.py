@@ -318,6 +318,11 @@ def test_report_script_reproduces_what_the_report_states(run_cli, tmp_path, name
     assert proc.returncode == 0, proc.stderr
     markdown = out.read_text()
     check_structure(markdown)
+    progress = proc.stderr.splitlines()  # the environment read, the script's outcome, the file written
+    assert re.fullmatch(r"\[1/2\] environment: python \S+  jax \S+  jaxlib \S+  optax \S+  equinox \S+ [\d.]+ s",
+                        progress[0]), progress
+    assert progress[1].startswith(f"[2/2] {SCRIPT_NAME} {name} {mode}: ") and progress[1].endswith(" s"), progress
+    assert verdict_of(markdown) in progress[1] and progress[2].startswith(f"wrote {out}: ") and len(progress) == 3
     script = script_from(markdown)
     assert script == script_for_scenario(name, mode)
     assert "repro" not in script_imports(script)
