@@ -95,8 +95,8 @@ def render_report(script_text, *, scenario=None, mode=None, contents=None, summa
                                contents=contents or {})
     expected = expected_for(scenario, mode, versions, contents or {}) if scenario and mode else None
     verdict = str(classify(expected, outcome)) if outcome.status != "ran" else "UNKNOWN"
-    progress.done(f"{SCRIPT_NAME}" + (f" {scenario} {mode}" if scenario else "") + f": {outcome.status if outcome.status == 'ran' else outcome.observed()}, "
-                  f"{verdict}", run.seconds)
+    what = outcome.status if outcome.status == "ran" else outcome.signature()
+    progress.done(f"{SCRIPT_NAME}" + (f" {scenario} {mode}" if scenario else "") + f": {what}, {verdict}", run.seconds)
     return Report(title=make_title(outcome, scenario, env), script=script_text, run=run, outcome=outcome,
                   expected=expected, verdict=verdict, env=env, scenario=scenario, mode=mode, summary=summary)
 
