@@ -27,7 +27,8 @@ INDEX_FIXTURES = os.path.join(ROOT, "tests", "fixtures", "index")
 
 from repro._isolate import jax_cache_env  # noqa: E402  (no JAX: safe before any test imports it)
 
-os.environ.update(jax_cache_env(sys.executable))  # before anything here imports JAX
+SHARED_JAX_CACHE = jax_cache_env(sys.executable)  # {} when the user chose a cache or turned it off
+os.environ.update(SHARED_JAX_CACHE)  # before anything here imports JAX
 
 
 def pytest_collection_modifyitems(config, items):
