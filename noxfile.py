@@ -1,8 +1,10 @@
 """Nox sessions: one environment per matrix cell (see repro/_matrix.py), built with uv.
 
     nox -l                             list the sessions (one per cell) with their tags
-    nox -s tests                       pytest in the `ci` cells (what ./go test and .ci/run run)
+    nox -s tests                       pytest in the `ci` cells (what ./go test and .ci/run run), on every
+                                       core (pytest-xdist); host-only tests in the first ci cell only
     nox -s "tests(newest-py311)"       pytest in one cell
+    nox -s nightly                     the thorough Hypothesis profile (400 examples) in the `ci` cells
     nox -t default                     verdicts in every default cell, then the matrix report
     nox -s "repro(optax026-py311)"     the verdict run in one cell (writes results/cells/<id>.json)
     nox -s repro matrix                every cell (crash, broken, missing and latest too), then the report
@@ -33,8 +35,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from repro._aggregate import aggregate, render_markdown  # noqa: E402
 from repro._cells import effective_cell, prepare_env, run_cell  # noqa: E402
 from repro._errors import UsageError  # noqa: E402
-from repro._matrix import CELLS, RESULTS, TAGS  # noqa: E402
+from repro._matrix import CELLS, RESULTS, TAGS, cells_tagged  # noqa: E402
 from repro._options import run_options  # noqa: E402
+from repro._progress import Progress  # noqa: E402
 from repro._results import as_expected  # noqa: E402
 
 nox.options.sessions = ["tests"]
@@ -54,15 +57,47 @@ def _stop(session, status, cell, reason):
     session.error(message)
 
 
-@nox.session(python=False)
-@nox.parametrize("cell", _params("ci", session_tags=["tests"]))
-def tests(session, cell):
-    """pytest in a `ci` cell; arguments after -- go to pytest."""
+def _xdist(posargs):
+    """pytest-xdist options for every core, unless the arguments already choose (-n, -p no:xdist)."""
+    chosen = any(a in ("-n", "--numprocesses", "--dist") or a.startswith(("-n", "--numprocesses=", "--dist="))
+                 for a in posargs) or "no:xdist" in posargs
+    return [] if chosen else ["-n", str(os.cpu_count() or 1), "--dist", "loadgroup"]
+
+
+def _pytest(session, cell, args, env=None):
+    """Prepare the cell's env (or stop the session) and run pytest there on every core.
+
+    Exit 5 (no test collected) fails the session, except in a later ci cell of a targeted run
+    (arguments given) where every selected test is host-only and ran in the first cell."""
     prepared = prepare_env(cell, log=session.log)
     if prepared.status != "ok":
         _stop(session, prepared.status, cell, prepared.reason)
     session.run(prepared.python, "-c", "from repro._versions import installed_versions as v, header; print(header(v()))")
-    session.run(prepared.python, "-m", "pytest", *session.posargs, env={"REPRO_CELL": cell.id})
+    first = cell.id == cells_tagged("ci")[0].id
+    env = {"REPRO_CELL": cell.id, **(env or {})}
+    if not first and "REPRO_HOST_TESTS" not in env:
+        env["REPRO_HOST_TESTS"] = os.environ.get("REPRO_HOST_TESTS", "0")
+    skipping_host = env.get("REPRO_HOST_TESTS", "1") == "0"
+    if skipping_host:
+        session.log(f"host-only tests (marked `host`) run in {cells_tagged('ci')[0].id}; "
+                    "REPRO_HOST_TESTS=1 runs them here too")
+    codes = [0, 5] if skipping_host and args else [0]
+    session.run(prepared.python, "-m", "pytest", *_xdist(args), *args, env=env, success_codes=codes)
+
+
+@nox.session(python=False)
+@nox.parametrize("cell", _params("ci", session_tags=["tests"]))
+def tests(session, cell):
+    """pytest in a `ci` cell, on every core; arguments after -- go to pytest."""
+    _pytest(session, cell, session.posargs)
+
+
+@nox.session(python=False)
+@nox.parametrize("cell", _params("ci", session_tags=["nightly"]))
+def nightly(session, cell):
+    """The thorough Hypothesis profile (400 examples) on the property tests in a `ci` cell."""
+    _pytest(session, cell, session.posargs or ["tests/test_properties.py"],
+            env={"REPRO_HYPOTHESIS_PROFILE": "thorough", "REPRO_HOST_TESTS": "1"})
 
 
 @nox.session(python=False)
@@ -74,7 +109,8 @@ def repro(session, cell):
         effective_cell(cell, options.pins)  # REPRO_CHECKOUTS read and checked before anything is built
     except UsageError as error:
         session.error(f"bad arguments after --: {error} (nothing was built, run or written)")
-    record = run_cell(cell, options, log=session.log)
+    with Progress(len(options.scenarios) * len(options.modes), quiet=options.quiet) as progress:
+        record = run_cell(cell, options, log=session.log, progress=progress)
     if record.status != "ok":
         _stop(session, record.status, cell, record.reason)
     if not record.as_expected:

@@ -10,8 +10,7 @@ runs in a fresh process).
 from ._catalogue import MODES, SCENARIOS
 from ._errors import UsageError
 from ._outcome import Expected, Outcome, Verdict, classify
-
-__version__ = "0.1.0"
+from ._versions import __version__
 
 _LAZY = {
     "check": ("repro._jax._check", "check"),

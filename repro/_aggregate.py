@@ -1,7 +1,8 @@
 """Aggregate cell records into one matrix report: load, summarise, render. No JAX.
 
 `aggregate` reads every results/cells/<id>.json (repro._cells.CellRecord, written by the
-nox `repro` sessions) and writes results/matrix.json and results/matrix.md atomically.
+nox `repro` sessions) and writes results/matrix.json, results/matrix.md and the glyph heat
+map results/heatmap.md (a glyph per verdict: the picture for a CI job summary) atomically.
 Each row comes only from its own cell file, so rerunning one cell changes only that row;
 a cell file that cannot be read is a row saying so, never a crash. matrix.json is the
 summary itself (`summarise_matrix`); the Markdown is rendered from it.
@@ -18,6 +19,12 @@ from ._matrix import CELLS, RESULTS
 from ._outcome import Verdict
 from ._results import as_expected
 from ._versions import TRACKED, version_text
+
+# Heat-map glyphs of a cell with no verdicts (by status), and of a pair a cell did not run.
+STATUS_GLYPH = {"unresolvable": "⛔", "skipped": "➖", "import-failed": "🚫", "incomplete": "⏸️",
+                "unreadable": "❓"}
+NOT_RUN_GLYPH = "⬛"
+
 
 def load_cells(cell_dir):
     """Every CellRecord in `cell_dir`, sorted by matrix order then id; unreadable files become rows."""
@@ -131,10 +138,44 @@ def render_markdown(matrix):
     return "\n".join(out)
 
 
+def _glyph(verdict):
+    try:
+        return Verdict(verdict).glyph
+    except ValueError:  # a verdict this version does not know (a newer result file)
+        return "❔"
+
+
+def render_heatmap(matrix):
+    """The matrix as a picture: a row per cell, per mode one glyph per scenario (in the order
+    the legend gives), then the legend. Markdown, for a CI job summary."""
+    by_mode = {}
+    for column in matrix["columns"]:
+        scenario, _, mode = column.partition("/")
+        by_mode.setdefault(mode, []).append(scenario)
+    out = ["## Heat map", "", "| cell | " + " | ".join(by_mode) + " | as expected |",
+           "| --- |" + " --- |" * (len(by_mode) + 1)]
+    for row in matrix["cells"]:
+        if row["verdicts"]:
+            strips = ["".join(_glyph(row["verdicts"][f"{s}/{m}"]) if f"{s}/{m}" in row["verdicts"] else NOT_RUN_GLYPH
+                              for s in scenarios) for m, scenarios in by_mode.items()]
+            n_ok = sum(1 for x in row["verdicts"].values() if as_expected(x))
+            counted = f"{n_ok}/{len(row['verdicts'])}"
+        else:
+            strips = [f"{STATUS_GLYPH.get(row['status'], '❓')} {row['status']}"] + [""] * (len(by_mode) - 1)
+            counted = "-"
+        out.append(f"| {row['cell']} | " + " | ".join(strips) + f" | {counted} |")
+    out += [""] + [f"Each {mode} strip, left to right: {', '.join(scenarios)}." for mode, scenarios in by_mode.items()]
+    legend = [f"{v.glyph} {v.value}" for v in Verdict] + [f"{NOT_RUN_GLYPH} not run in this cell"]
+    legend += [f"{glyph} {status}" for status, glyph in STATUS_GLYPH.items()]
+    return "\n".join(out + ["", " · ".join(legend), ""])
+
+
 def aggregate(results=RESULTS):
-    """Collect results/cells/*.json into results/matrix.json and results/matrix.md (atomically)."""
+    """Collect results/cells/*.json into results/matrix.json, results/matrix.md and
+    results/heatmap.md (each written atomically)."""
     records = load_cells(os.path.join(results, "cells"))
     matrix = summarise_matrix(records)
     write_json_atomic(os.path.join(results, "matrix.json"), matrix)
     write_text_atomic(os.path.join(results, "matrix.md"), render_markdown(matrix))
+    write_text_atomic(os.path.join(results, "heatmap.md"), render_heatmap(matrix))
     return matrix

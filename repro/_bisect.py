@@ -33,6 +33,7 @@ from typing import Callable, Optional
 from . import _envs, _git, _index
 from ._errors import EXIT_AMBIGUOUS, EXIT_NOT_AS_EXPECTED, EXIT_OK, EXIT_UNPROBEABLE, UsageError
 from ._isolate import check_problem, run_batch
+from ._progress import Progress, format_seconds
 from ._results import judge
 from ._versions import TRACKED, header, is_source, requirement, version_text
 
@@ -167,15 +168,16 @@ class EnvOracle:
     first env probed (the file is bad), a SKIP in any later one (it does not work there).
     `runner(python)` -> (outcomes, skip reason or "") replaces what runs in each env (tests
     bisect a tiny package with it); `project=False` leaves this project out of the envs.
+    `progress` (repro._progress.Progress) shows what is being built or run on its live bar.
     """
 
-    def __init__(self, requirements, pairs, *, python, timeout, cache_dir=CACHE_DIR, log=None, problem=None,
+    def __init__(self, requirements, pairs, *, python, timeout, cache_dir=CACHE_DIR, progress=None, problem=None,
                  runner=None, project=True):
         self.requirements, self.pairs, self.timeout, self.problem = requirements, list(pairs), timeout, problem
         self.interpreter = _envs.find_interpreter(python)
         if self.interpreter is None:
             raise UsageError(f"no Python {python} interpreter on this machine (pyenv or PATH)")
-        self.cache_dir, self.log, self.probed = cache_dir, log or (lambda msg: None), 0
+        self.cache_dir, self.progress, self.probed = cache_dir, progress or Progress(quiet=True), 0
         self.runner, self.project = runner or self.run_scenarios, project
 
     def env_path(self, reqs, exclude_newer):
@@ -184,7 +186,7 @@ class EnvOracle:
 
     def __call__(self, version):
         reqs, exclude_newer = self.requirements(version)
-        self.log(f"probing {version}: {' '.join(reqs)}" + (f" (exclude-newer {exclude_newer})" if exclude_newer else ""))
+        self.progress.working(f"building {' '.join(reqs)}" + (f" (exclude-newer {exclude_newer})" if exclude_newer else ""))
         env = _envs.build_env(self.env_path(reqs, exclude_newer), self.interpreter, reqs, extras=(),
                               exclude_newer=exclude_newer, project=self.project)
         probe = Probe(version, build_seconds=env.seconds, reused=env.reused)
@@ -192,6 +194,7 @@ class EnvOracle:
             probe.skipped, probe.reason = True, "cannot install: " + _one_line(env.reason)
             return probe
         start = time.perf_counter()
+        self.progress.working(f"running {version[:12]}: {' '.join(f'{s}[{m}]' for s, m in self.pairs)}")
         probe.outcomes, skip = self.runner(env.python)
         probe.run_seconds = time.perf_counter() - start
         if skip:
@@ -422,12 +425,13 @@ class Bisection:
                   f"wall {self.wall_seconds:.1f} s")
 
 
-def bisect(options, *, log=None, cache_dir=CACHE_DIR, git_cache=GIT_CACHE, **oracle):
+def bisect(options, *, progress=None, cache_dir=CACHE_DIR, git_cache=GIT_CACHE, **oracle):
     """Run the bisect (or, with `options.every`, the sweep) that `options`
     (repro._options.BisectOptions) asks for. UsageError for a pin or version not on the index,
-    or a --source that is not a repository holding both refs. `oracle`: EnvOracle's `runner`
-    and `project`, for tests."""
-    log = log or (lambda message: None)
+    or a --source that is not a repository holding both refs. `progress`
+    (repro._progress.Progress): a line per probe, `probe 3 of ≤ 7: jax 0.4.34 ...`. `oracle`:
+    EnvOracle's `runner` and `project`, for tests."""
+    progress = progress or Progress(quiet=True)
     pins, source = check_pins(options.pins), None
     if options.by_date:
         candidates, package, requirements = date_candidates(*options.by_date), "date", date_requirements(pins)
@@ -443,13 +447,18 @@ def bisect(options, *, log=None, cache_dir=CACHE_DIR, git_cache=GIT_CACHE, **ora
                                              yanked=options.yanked)
         requirements = version_requirements(package, pins)
     probe = EnvOracle(requirements, options.pairs, python=options.python, timeout=options.timeout,
-                      cache_dir=cache_dir, log=log, problem=options.problem, **oracle)
-    log(f"{len(candidates)} candidates: " + (f"{candidates[0][:12]}..{candidates[-1][:12]}" if source
-                                             else " ".join(candidates)))
+                      cache_dir=cache_dir, progress=progress, problem=options.problem, **oracle)
+    progress.note(f"{len(candidates)} candidates: " + (f"{candidates[0][:12]}..{candidates[-1][:12]}" if source
+                                                       else " ".join(candidates)))
+    progress.expect(len(candidates) if options.every else env_bound(len(candidates)), bound=not options.every)
 
     def on_probe(p):
-        log(f"  {p.version[:12] if source else p.version}: " + (f"SKIP {p.reason}" if p.skipped else p.signature)
-            + f"  (env {'cached' if p.reused else f'{p.build_seconds:.0f} s'}, run {p.run_seconds:.1f} s)")
+        if p.skipped and not options.every:
+            progress.extend(1)  # the search steps around a skip: one more probe may be needed
+        progress.done(f"{package} {p.version[:12] if source else p.version}: "
+                      + (f"SKIP {p.reason}" if p.skipped else p.signature)
+                      + f"  (env {'cached' if p.reused else format_seconds(p.build_seconds)}, "
+                        f"run {format_seconds(p.run_seconds)})")
 
     start = time.perf_counter()
     result = (sweep if options.every else search)(candidates, probe, on_probe=on_probe)
@@ -488,21 +497,25 @@ class Diff:
         return "\n".join(lines)
 
 
-def diff(options, *, log=None, cache_dir=CACHE_DIR):
-    """Run every pair of `options` (repro._options.DiffOptions) under both version sets."""
-    log = log or (lambda message: None)
+def diff(options, *, progress=None, cache_dir=CACHE_DIR):
+    """Run every pair of `options` (repro._options.DiffOptions) under both version sets.
+    `progress` (repro._progress.Progress): a line per side, `side 1 of 2: a ...`."""
+    progress = progress or Progress(quiet=True)
     sides = {label: with_jaxlib(check_pins(pins)) for label, pins in (("a", options.a), ("b", options.b))}
     if sides["a"] == sides["b"]:
         raise UsageError("--a and --b are the same version set")
+    progress.expect(len(sides))
     result, rows = Diff({}, options.pairs), {}
     for label, pins in sides.items():
         reqs = [requirement(k, v) for k, v in pins.items()]
-        log(f"building {label}: {' '.join(reqs)}")
         oracle = EnvOracle(lambda _version, reqs=reqs: (reqs, None), options.pairs, python=options.python,
-                           timeout=options.timeout, cache_dir=cache_dir, problem=options.problem)
+                           timeout=options.timeout, cache_dir=cache_dir, progress=progress, problem=options.problem)
         probe = oracle(label)
         result.sides[label] = {"pins": pins, "installed": probe.installed, "skipped": probe.skipped,
                                "reason": probe.reason}
+        progress.done(f"{label} {' '.join(reqs)}: " + (f"SKIP {probe.reason}" if probe.skipped else
+                                                      f"{len(probe.outcomes)} pairs run"),
+                      probe.build_seconds + probe.run_seconds)
         if probe.skipped:
             result.unbuildable = label
             return result

@@ -39,7 +39,7 @@ from ._files import write_json_atomic
 from ._isolate import check_problem, jax_cache_env
 from ._matrix import ENV_ROOT, RESULTS, Cell
 from ._options import RunOptions
-from ._results import run_here
+from ._results import as_expected, run_here
 from ._versions import header, parse_checkouts, with_checkouts
 
 SCHEMA = 1
@@ -157,12 +157,13 @@ def prepare_env(cell, *, env_root=ENV_ROOT, log=print, find_interpreter=None, bu
 
 
 def run_cell(cell, options=RunOptions(), *, results=RESULTS, env_root=ENV_ROOT, log=print, python=None,
-             find_interpreter=None, build_env=None):
+             find_interpreter=None, build_env=None, progress=None):
     """Prepare the cell's env, run the verdicts in it, write and return its CellRecord.
 
     `options`: what to run (scenarios, modes, timeout, jobs, pins overriding the cell's, a
     problem file); scenarios always run batched. `python` skips the env build and uses that
     interpreter (tests, experiments). Never raises for a cell-level failure: it is recorded.
+    `progress` (repro._progress.Progress): a line per finished scenario.
     """
     cell = effective_cell(cell, options.pins)
     out = cell_path(cell.id, results)
@@ -188,7 +189,8 @@ def run_cell(cell, options=RunOptions(), *, results=RESULTS, env_root=ENV_ROOT, 
         if "error" in problem:
             return _finish(out, dataclasses.replace(record, status="problem-failed", reason=problem["error"]), log)
     summary = run_here(options.scenarios, options.modes, timeout=options.timeout, jobs=options.jobs, python=python,
-                       batch=True, versions=record.versions, env=jax_cache_env(python), problem=options.problem)
+                       batch=True, versions=record.versions, env=jax_cache_env(python), problem=options.problem,
+                       progress=progress)
     record.results = summary["results"]
     if record.results and all(r["outcome"]["status"] == "crash"
                               and "without a result" in (r["outcome"].get("message") or "") for r in record.results):
@@ -203,7 +205,10 @@ def _finish(path, record, log):
     record.finished = utc_now()
     write_json_atomic(path, record.to_dict())
     last = record.reason.splitlines()[-1] if record.reason else ""
-    log(f"{record.cell.id}: {record.status.upper()}" + (f": {last}" if last else "") + f" -> {path}")
+    counted = (f" {sum(1 for r in record.results if as_expected(r['verdict']))}/{len(record.results)} as expected"
+               if record.results else "")
+    took = f" in {record.seconds:.0f} s" if record.seconds is not None else ""
+    log(f"{record.cell.id}: {record.status.upper()}{counted}{took}" + (f": {last}" if last else "") + f" -> {path}")
     return record
 
 

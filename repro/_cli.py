@@ -1,9 +1,12 @@
-"""`repro` / `python -m repro`: the top of the host side. No JAX.
+"""`lbfgs-equinox-repro` / `python -m repro`: the top of the host side. No JAX.
 
-Each command parses its arguments into typed options (repro._options), calls the library
-with them, prints, and returns the exit code (repro._errors). Nothing imports this module.
-Bad input is one line on stderr and exit 2; an unreachable package index one line and
-exit 5. Subcommands that need JAX run it in child processes.
+`main` splits the command line (repro._options.parse_command: `run` when the first word is an
+option, "did you mean" for a mistyped command), answers --help (every command, the exit codes)
+and --version (with the installed jax/optax/equinox), or runs one command. Each command parses
+its arguments into typed options (repro._options), calls the library with them and a
+repro._progress.Progress on stderr, prints, and returns the exit code (repro._errors). Nothing
+imports this module. Bad input is one line on stderr and exit 2; an unreachable package index
+one line and exit 5. Subcommands that need JAX run it in child processes.
 """
 
 import json
@@ -11,7 +14,16 @@ import os
 import sys
 
 from . import _options
-from ._errors import EXIT_INTERRUPTED, EXIT_NOT_AS_EXPECTED, EXIT_OK, IndexUnreachable, UsageError
+from ._errors import (
+    EXIT_INTERRUPTED,
+    EXIT_MEANINGS,
+    EXIT_NOT_AS_EXPECTED,
+    EXIT_OK,
+    IndexUnreachable,
+    UsageError,
+)
+from ._progress import Progress
+from ._versions import SCRIPT, installed_versions, shadowing_distributions, version_line
 
 
 def _stderr(message):
@@ -19,17 +31,18 @@ def _stderr(message):
 
 
 def cmd_run(argv):
-    """`repro run`: every scenario here, isolated; the verdict table (or JSON)."""
+    """`run`: every scenario here, isolated; the verdict table (or JSON)."""
     from ._files import write_json_atomic
     from ._results import render_table, run_here
 
     opts = _options.run_options(argv)
     if opts.pins:
-        raise UsageError("--pin changes a matrix cell's pins (nox -s \"repro(<cell>)\" -- --pin ...); `repro run` "
-                         "uses this environment as it is (compare version sets with `repro diff`)")
+        raise UsageError(f"--pin changes a matrix cell's pins (nox -s \"repro(<cell>)\" -- --pin ...); `{SCRIPT} run` "
+                         f"uses this environment as it is (compare version sets with `{SCRIPT} diff`)")
     _check_problem_here(opts.problem, opts.timeout)
-    result = run_here(opts.scenarios, opts.modes, timeout=opts.timeout, jobs=opts.jobs, batch=opts.batch,
-                      problem=opts.problem)
+    with Progress(len(opts.scenarios) * len(opts.modes), quiet=opts.quiet) as progress:
+        result = run_here(opts.scenarios, opts.modes, timeout=opts.timeout, jobs=opts.jobs, batch=opts.batch,
+                          problem=opts.problem, progress=progress)
     if opts.output:
         write_json_atomic(opts.output, result)
     print(json.dumps(result, indent=2) if opts.json else render_table(result))
@@ -49,40 +62,43 @@ def _check_problem_here(problem, timeout):
 
 
 def cmd_bisect(argv):
-    """`repro bisect`: the first released version whose outcome signature changed (repro/_bisect.py)."""
+    """`bisect`: the first released version whose outcome signature changed (repro/_bisect.py)."""
     from ._bisect import bisect
 
     opts = _options.bisect_options(argv)
-    log = (lambda message: None) if opts.quiet else (lambda message: _stderr(f"[bisect] {message}"))
-    run = bisect(opts, log=log)
+    with Progress(unit="probe", quiet=opts.quiet) as progress:
+        run = bisect(opts, progress=progress)
     print(json.dumps(run.to_dict(), indent=2, default=str) if opts.json else run.render())
     return run.exit_code()
 
 
 def cmd_diff(argv):
-    """`repro diff`: every scenario whose verdict or signature differs between two version sets."""
+    """`diff`: every scenario whose verdict or signature differs between two version sets."""
     from ._bisect import diff
 
     opts = _options.diff_options(argv)
-    result = diff(opts, log=lambda message: _stderr(f"[diff] {message}"))
+    with Progress(unit="side", quiet=opts.quiet) as progress:
+        result = diff(opts, progress=progress)
     if result.unbuildable:
         from ._versions import requirement
 
         side = result.sides[result.unbuildable]
         pins = ",".join(requirement(k, v) for k, v in side["pins"].items())
-        _stderr(f"repro diff: --{result.unbuildable} {pins}: {side['reason']}")
+        _stderr(f"{SCRIPT} diff: --{result.unbuildable} {pins}: {side['reason']}")
     else:
         print(json.dumps(result.to_dict(), indent=2) if opts.json else result.render())
     return result.exit_code()
 
 
 def cmd_report(argv):
-    """`repro report`: a paste-ready upstream bug report around a standalone reproducer (repro/_report/)."""
+    """`report`: a paste-ready upstream bug report around a standalone reproducer (repro/_report/)."""
     from ._report import scenario_report
 
     opts = _options.report_options(argv)
     contents = _check_problem_here(opts.problem, opts.timeout)
-    report = scenario_report(opts.scenario, opts.mode, timeout=opts.timeout, problem=opts.problem, contents=contents)
+    with Progress(quiet=opts.quiet) as progress:
+        report = scenario_report(opts.scenario, opts.mode, timeout=opts.timeout, problem=opts.problem,
+                                 contents=contents, progress=progress)
     text = json.dumps(report.to_dict(), indent=2) if opts.format == "json" else report.markdown()
     if not opts.output:
         print(text)
@@ -92,13 +108,14 @@ def cmd_report(argv):
             f.write(text if text.endswith("\n") else text + "\n")
     except OSError as error:
         raise UsageError(f"cannot write {opts.output}: {error.strerror or error}") from None
-    _stderr(f"wrote {opts.output}: {report.title}")
+    if not opts.quiet:
+        _stderr(f"wrote {opts.output}: {report.title}")
     return EXIT_OK  # whatever the report found: it was written
 
 
 def cmd_matrix(argv):
-    """`repro matrix`: collect results/cells/*.json into results/matrix.{md,json} (repro/_aggregate.py)."""
-    from ._aggregate import aggregate, render_markdown
+    """`matrix`: collect results/cells/*.json into results/matrix.{md,json} and heatmap.md."""
+    from ._aggregate import aggregate, render_heatmap, render_markdown
 
     opts = _options.matrix_options(argv)
     cell_dir = os.path.join(opts.results, "cells")
@@ -108,28 +125,68 @@ def cmd_matrix(argv):
         raise UsageError(f"cannot write to {opts.results}")
     matrix = aggregate(opts.results)
     if not opts.quiet:
-        written = ", ".join(os.path.join(opts.results, name) for name in ("matrix.md", "matrix.json"))
-        print(json.dumps(matrix, indent=2) if opts.json else render_markdown(matrix) + f"\nwritten: {written}")
+        written = ", ".join(os.path.join(opts.results, name) for name in ("matrix.md", "matrix.json", "heatmap.md"))
+        text = (json.dumps(matrix, indent=2) if opts.json else render_heatmap(matrix) if opts.heatmap
+                else render_markdown(matrix) + f"\nwritten: {written}")
+        print(text)
     return EXIT_OK if matrix["all_as_expected"] else EXIT_NOT_AS_EXPECTED
 
 
-COMMANDS = {"run": cmd_run, "bisect": cmd_bisect, "diff": cmd_diff, "report": cmd_report, "matrix": cmd_matrix}
+COMMANDS = {"run": cmd_run, "report": cmd_report, "bisect": cmd_bisect, "diff": cmd_diff, "matrix": cmd_matrix}
+
+
+def render_help():
+    """The top-level --help: usage, every command with its line, the global options, the exit codes."""
+    width = max(map(len, COMMANDS))
+    lines = [f"usage: {SCRIPT} [COMMAND] [OPTIONS]      (or: python -m repro [COMMAND] [OPTIONS])", "",
+             "Reproduction and regression harness for optax.lbfgs() on Equinox modules with non-array leaves.", "",
+             "commands:"]
+    lines += [f"  {name.ljust(width)}  {_options.COMMANDS[name]}" for name in COMMANDS]
+    lines += ["", f"Without a command, the options are `{_options.DEFAULT_COMMAND}`'s. "
+                  f"`{SCRIPT} COMMAND --help` lists a command's options.", "",
+              "options:",
+              "  -h, --help     this help",
+              "  -V, --version  this tool's version and the installed python, jax, jaxlib, optax, equinox, numpy",
+              "", "exit codes:"]
+    for code, meanings in EXIT_MEANINGS.items():
+        if "*" in meanings:
+            lines.append(f"  {code:<3}  {meanings['*']} (every command)")
+            continue
+        for index, name in enumerate(name for name in COMMANDS if name in meanings):
+            lines.append(f"  {str(code) if index == 0 else '':<3}  {name}: {meanings[name]}")
+    return "\n".join(lines)
+
+
+def _warn_if_shadowed():
+    """Say so when another distribution installs a `repro` package over (or under) this one."""
+    others = shadowing_distributions()
+    if others:
+        _stderr(f"{SCRIPT}: warning: {', '.join(others)} also install(s) a `repro` package: its files and "
+                f"this tool's overwrite each other; `python -m repro` may run the other project")
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-h", "--help"):
-        print("usage: repro [run] [options] | repro {" + ",".join(COMMANDS) + "} --help")
-        print(_options.run_parser("repro [run]").format_help())
-        return EXIT_OK
-    command = argv.pop(0) if argv and argv[0] in COMMANDS else "run"
+    _warn_if_shadowed()
     try:
-        return COMMANDS[command](argv)
+        invocation = _options.parse_command(argv)
+    except UsageError as error:
+        _stderr(f"{SCRIPT}: error: {error}")
+        return error.exit_code
+    if invocation.help:
+        print(render_help())
+        return EXIT_OK
+    if invocation.version:
+        print(version_line(installed_versions()))
+        return EXIT_OK
+    command = invocation.command
+    try:
+        return COMMANDS[command](list(invocation.argv))
     except (UsageError, IndexUnreachable) as error:
-        _stderr(f"repro {command}: error: {error}")
+        _stderr(f"{SCRIPT} {command}: error: {error}")
         return error.exit_code
     except KeyboardInterrupt:
-        _stderr("repro: interrupted")
+        _stderr(f"{SCRIPT}: interrupted")
         return EXIT_INTERRUPTED
 
 

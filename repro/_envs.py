@@ -106,8 +106,8 @@ def env_python(path):
 
 
 def project_facts(extras):
-    """What this project brings into an env: its dependencies and the named extras, from
-    pyproject.toml (the whole file where Python < 3.11 has no tomllib)."""
+    """What this project brings into an env: its name, scripts, dependencies and the named
+    extras, from pyproject.toml (the whole file where Python < 3.11 has no tomllib)."""
     try:
         import tomllib
     except ImportError:  # pragma: no cover - Python 3.10
@@ -119,7 +119,8 @@ def project_facts(extras):
     unknown = [name for name in extras if name not in optional]
     if unknown:
         raise ValueError(f"no extra {unknown} in {PYPROJECT}")
-    return {"dependencies": project.get("dependencies", []), **{name: optional[name] for name in extras}}
+    return {"name": project.get("name"), "scripts": project.get("scripts", {}),
+            "dependencies": project.get("dependencies", []), **{name: optional[name] for name in extras}}
 
 
 def source_states(requirements):

@@ -1,16 +1,8 @@
 """The errors a user sees and the exit codes of every command. Imports nothing from repro.
 
 This is the bottom of the host side: the catalogue, the package index, the option parsers
-and the CLI all raise or map these, and each exit code is defined here once.
-
-    code  repro run / repro matrix     repro bisect                    repro diff
-    0     every verdict as expected    first changed version found     no pair differs
-    1     anything else                no change                       some pairs differ
-    2     bad input (UsageError)       bad input                       bad input
-    3                                  ambiguous (skips in the way)
-    4                                  an end cannot be probed         a side cannot be built
-    5                                  package index unreachable       package index unreachable
-    130   interrupted (Ctrl-C)
+and the CLI all raise or map these. Each exit code is defined here once, and EXIT_MEANINGS
+says what it means for each command (the top-level --help prints it as a table).
 """
 
 EXIT_OK = 0
@@ -20,6 +12,20 @@ EXIT_AMBIGUOUS = 3
 EXIT_UNPROBEABLE = 4  # bisect: an end cannot be installed/imported; diff: a side cannot be built
 EXIT_INDEX_UNREACHABLE = 5
 EXIT_INTERRUPTED = 130
+
+# code -> {command: meaning}; a command missing from a row does not use that code.
+EXIT_MEANINGS = {
+    EXIT_OK: {"run": "every verdict as expected", "report": "the report was written (whatever it found)",
+              "bisect": "first changed version found (--every: some change)", "diff": "no pair differs",
+              "matrix": "every verdict as expected"},
+    EXIT_NOT_AS_EXPECTED: {"run": "a verdict not as expected (CRASH, TIMEOUT, UNKNOWN included)",
+                           "bisect": "no change", "diff": "some pairs differ", "matrix": "a verdict not as expected"},
+    EXIT_USAGE: {"*": "bad input: one line on stderr, nothing run"},
+    EXIT_AMBIGUOUS: {"bisect": "ambiguous: skipped versions separate the change"},
+    EXIT_UNPROBEABLE: {"bisect": "an end cannot be installed or imported", "diff": "a side cannot be built"},
+    EXIT_INDEX_UNREACHABLE: {"bisect": "the package index cannot be reached", "diff": "the package index cannot be reached"},
+    EXIT_INTERRUPTED: {"*": "interrupted (Ctrl-C)"},
+}
 
 
 class UsageError(ValueError):

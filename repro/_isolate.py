@@ -13,6 +13,7 @@ marked as a crash with what it printed.
 """
 
 import concurrent.futures
+import functools
 import json
 import os
 import queue
@@ -97,26 +98,35 @@ class _Child:
         return _tail("".join(self.printed) + "".join(self.stderr))
 
 
-def run_batch(pairs, *, timeout, python=None, env=None, problem=None):
+def run_batch(pairs, *, timeout, python=None, env=None, problem=None, on_outcome=None):
     """Run (scenario, mode) pairs in as few children as crashes allow; `timeout` is per pair.
-    `problem`: a problem file to run them on instead of the built-in problem."""
+
+    `problem`: a problem file to run them on instead of the built-in problem.
+    `on_outcome(outcome, seconds)` is called as each pair finishes (from this thread), with the
+    wall seconds since the previous one finished in this child (or since it started): progress.
+    A child that dies at exit after reporting turns its results into crashes: each is reported
+    again then, as a crash, with seconds None."""
     pairs, results = list(pairs), []
+    report = on_outcome or (lambda outcome, seconds: None)
     while len(results) < len(pairs):
         todo = pairs[len(results):]
         args = (["--problem", problem] if problem else []) + [f"{s}:{m}" for s, m in todo]
-        child, got = _Child(args, python, env), []
+        child, got, since = _Child(args, python, env), [], time.perf_counter()
         try:
             while len(got) < len(todo):
                 data = child.next_result(timeout)
                 if data is None:
                     break
                 got.append(Outcome.from_dict(data))
+                report(got[-1], time.perf_counter() - since)
+                since = time.perf_counter()
         except queue.Empty:
             child.kill()
             child.finish()
             scenario, mode = todo[len(got)]
             results += got + [Outcome(scenario, mode, "timeout", message=f"no result within {timeout:g} s",
                                       output=child.output())]
+            report(results[-1], time.perf_counter() - since)
             continue
         returncode = child.finish()
         if returncode != 0:
@@ -125,36 +135,41 @@ def run_batch(pairs, *, timeout, python=None, env=None, problem=None):
                 for outcome in got:
                     outcome.message = f"{reason} after reporting its result ({outcome.observed()})"
                     outcome.status, outcome.returncode, outcome.output = "crash", returncode, child.output()
+                    report(outcome, None)
             else:  # died during the next pair: the results before it stand
                 scenario, mode = todo[len(got)]
                 got.append(Outcome(scenario, mode, "crash", returncode=returncode,
                                    message=f"{reason} without a result", output=child.output()))
+                report(got[-1], time.perf_counter() - since)
         results += got
     return results
 
 
-def run_isolated(scenario, mode, *, timeout, python=None, env=None, problem=None):
+def run_isolated(scenario, mode, *, timeout, python=None, env=None, problem=None, on_outcome=None):
     """Run one scenario in a fresh child and return its Outcome."""
-    return run_batch([(scenario, mode)], timeout=timeout, python=python, env=env, problem=problem)[0]
+    return run_batch([(scenario, mode)], timeout=timeout, python=python, env=env, problem=problem,
+                     on_outcome=on_outcome)[0]
 
 
-def run_many(pairs, *, timeout, jobs=2, python=None, batch=False, env=None, problem=None):
-    """Run pairs, `jobs` children at a time; results in input order. `env`: extra variables.
+def run_many(pairs, *, timeout, jobs=2, python=None, batch=False, env=None, problem=None, on_outcome=None):
+    """Run pairs, `jobs` children at a time; results in input order. `env`: extra variables;
+    `problem`: a problem file; `on_outcome`: see run_batch (called from several threads).
 
     batch=False: a child per pair. batch=True: the pairs are split into `jobs` batches.
     """
-    pairs, kw = list(pairs), dict(timeout=timeout, python=python, env=env, problem=problem)
+    pairs, run = list(pairs), functools.partial(run_batch, timeout=timeout, python=python, env=env,
+                                                problem=problem, on_outcome=on_outcome)
     if batch:
         chunks = [pairs[i::jobs] for i in range(jobs)]
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            done = list(pool.map(lambda c: run_batch(c, **kw), chunks))
+            done = list(pool.map(run, chunks))
         by_pair = {}
         for chunk, outcomes in zip(chunks, done):
             by_pair.update({pair: o for pair, o in zip(chunk, outcomes)})
         return [by_pair[p] for p in pairs]
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_isolated, s, m, **kw) for s, m in pairs]
-        return [f.result() for f in futures]
+        futures = [pool.submit(run, [pair]) for pair in pairs]
+        return [f.result()[0] for f in futures]
 
 
 def check_problem(path, *, python=None, timeout=300):

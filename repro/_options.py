@@ -5,6 +5,9 @@ environment, and returns a frozen dataclass; library code takes those values, ne
 Bad input is a UsageError (one line, exit 2), never argparse's usage dump. The noxfile
 parses the arguments after `--` with `run_options`, the same parser as `repro run`.
 
+`parse_command` splits a command line into the command and its arguments (`run` when the
+first word is an option), and answers a mistyped command with the nearest one.
+
 Imports only the bottom of the host side (errors, the catalogue, the matrix table, the
 tracked packages).
 """
@@ -13,13 +16,61 @@ import argparse
 import ast
 import dataclasses
 import datetime
+import difflib
 import os
 from typing import Optional
 
 from ._catalogue import MODES, SCENARIOS, check_modes, check_scenarios
 from ._errors import UsageError
 from ._matrix import RESULTS
-from ._versions import TRACKED, parse_pin
+from ._versions import SCRIPT, TRACKED, parse_pin
+
+# Every command, with the line the top-level --help gives it (its parser's description starts with it).
+COMMANDS = {
+    "run": "run the scenarios in this environment, each in a child process; print the verdicts (default)",
+    "report": "run one scenario's standalone reproducer and write a paste-ready upstream bug report",
+    "bisect": "find the first released version (or, with --source, the first commit) whose outcome signature "
+              "differs from the good end's",
+    "diff": "run every scenario under two version sets and print the pairs that differ",
+    "matrix": "collect the matrix cells' results into results/matrix.{md,json} and a glyph heat map",
+}
+DEFAULT_COMMAND = "run"
+
+
+@dataclasses.dataclass(frozen=True)
+class Invocation:
+    """A command line split: the command and its arguments, or a request for help or the version."""
+
+    command: Optional[str] = DEFAULT_COMMAND
+    argv: tuple = ()
+    help: bool = False
+    version: bool = False
+
+
+def parse_command(argv):
+    """Split `argv` into an Invocation. An option first means `run`; a first word that is no
+    command is a UsageError that names the nearest command, if one is close."""
+    argv = list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "-V", "--version")):
+        return Invocation(DEFAULT_COMMAND, tuple(argv))
+    first = argv[0]
+    if first in ("-h", "--help"):
+        return Invocation(None, help=True)
+    if first in ("-V", "--version"):
+        return Invocation(None, version=True)
+    if first in COMMANDS:
+        return Invocation(first, tuple(argv[1:]))
+    close = difflib.get_close_matches(first, list(COMMANDS), n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise UsageError(f"unknown command {first!r}{hint} (commands: {', '.join(COMMANDS)}; see --help)")
+
+
+def _prog(command):
+    return f"{SCRIPT} {command}"
+
+
+def _description(command, more=""):
+    return COMMANDS[command][0].upper() + COMMANDS[command][1:] + "." + (f" {more}" if more else "")
 
 
 class Parser(argparse.ArgumentParser):
@@ -64,6 +115,7 @@ class RunOptions:
     argv: tuple = ()  # the arguments as given (a cell records them)
     pins: dict = dataclasses.field(default_factory=dict)  # a matrix cell's pins overridden (name -> spec)
     problem: Optional[str] = None  # a problem file (absolute path) instead of the built-in problem
+    quiet: bool = False  # no progress lines on stderr
 
 
 _PIN_HELP = "NAME==VERSION, NAME @ git+URL[@REF] or NAME @ DIRECTORY (a local checkout, uncommitted changes included)"
@@ -71,9 +123,10 @@ _PROBLEM_HELP = "a Python file defining `model` (an eqx.Module), `loss` (model -
                 "`optimum`: the scenarios run on it instead of the built-in problem"
 
 
-def run_parser(prog="repro run"):
-    p = Parser(prog=prog, description="Run the scenarios in this environment, in child processes: one per "
-                                      "scenario, or a few batches of them with --batch.")
+def run_parser(prog=_prog("run")):
+    p = Parser(prog=prog, description=_description("run", "One process per scenario, or a few batches of "
+                                                           "them with --batch; a line per finished scenario "
+                                                           "on stderr."))
     p.add_argument("--scenario", action="append", default=[], metavar="NAME", help=_scenario_help())
     p.add_argument("--mode", action="append", default=[], choices=MODES,
                    help="eager or jit (repeatable; default both)")
@@ -90,10 +143,11 @@ def run_parser(prog="repro run"):
     p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP)
     p.add_argument("--pin", action="append", default=[], metavar="PIN",
                    help=f"in a matrix cell: replace the cell's pin of a package ({_PIN_HELP}); repeatable")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
 
-def run_options(argv, prog="repro run"):
+def run_options(argv, prog=_prog("run")):
     argv = tuple(argv)
     args = run_parser(prog).parse_args(list(argv))
     if args.timeout <= 0 or args.jobs < 1:
@@ -102,7 +156,7 @@ def run_options(argv, prog="repro run"):
         check_writable(args.output)
     return RunOptions(tuple(check_scenarios(args.scenario)), tuple(check_modes(args.mode)), args.timeout,
                       args.jobs, args.batch, args.json, args.output, argv, parse_pins(args.pin),
-                      problem_file(args.problem))
+                      problem_file(args.problem), args.quiet)
 
 
 def problem_file(path):
@@ -213,9 +267,7 @@ class BisectOptions:
 
 
 def bisect_parser():
-    p = Parser(prog="repro bisect",
-               description="Find the first released version (or, with --source, the first commit) whose "
-                           "outcome signature differs from the good end's.")
+    p = Parser(prog=_prog("bisect"), description=_description("bisect", "A line per probed version on stderr."))
     p.add_argument("--package", help="the package to move: any name on the package index (the expectations track "
                                      f"{', '.join(TRACKED)}); not with --by-date")
     p.add_argument("--good", help="older version (the reference signature); with --source a tag, branch or sha")
@@ -278,6 +330,7 @@ class DiffOptions:
     timeout: float = 300.0
     json: bool = False
     problem: Optional[str] = None
+    quiet: bool = False
 
     @property
     def pairs(self):
@@ -285,7 +338,7 @@ class DiffOptions:
 
 
 def diff_options(argv):
-    p = Parser(prog="repro diff", description="Run every scenario under two version sets; print what differs.")
+    p = Parser(prog=_prog("diff"), description=_description("diff"))
     p.add_argument("--a", required=True, metavar="PINS", help="e.g. jax==0.4.30,optax==0.2.3,equinox==0.11.4")
     p.add_argument("--b", required=True, metavar="PINS",
                    help="e.g. jax==0.4.35,optax==0.2.4,equinox==0.11.10; a pin may be a source: "
@@ -296,6 +349,7 @@ def diff_options(argv):
     p.add_argument("--python", default=DiffOptions.python, help=f"Python of both envs (default {DiffOptions.python})")
     p.add_argument("--timeout", type=float, default=DiffOptions.timeout)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = p.parse_args(list(argv))
     scenarios = check_scenarios([] if args.scenario == ["all"] else args.scenario, allow_self_tests=False)
     sides = {}
@@ -304,7 +358,7 @@ def diff_options(argv):
         if not sides[label]:
             raise UsageError(f"--{label}: no pins given")
     return DiffOptions(sides["a"], sides["b"], tuple(scenarios), tuple(check_modes(args.mode)), args.python,
-                       _positive(args.timeout, "--timeout"), args.json, problem_file(args.problem))
+                       _positive(args.timeout, "--timeout"), args.json, problem_file(args.problem), args.quiet)
 
 
 # --- repro report / repro matrix --------------------------------------------------------------
@@ -317,11 +371,12 @@ class ReportOptions:
     output: Optional[str] = None
     timeout: float = 300.0
     problem: Optional[str] = None
+    quiet: bool = False
 
 
 def report_options(argv):
-    p = Parser(prog="repro report", description="A paste-ready upstream bug report for one scenario: "
-               "runs its standalone reproducer here, in a fresh process.")
+    p = Parser(prog=_prog("report"), description=_description("report", "The reproducer runs here, as-is, "
+                                                                        "in a fresh process."))
     p.add_argument("--scenario", required=True, metavar="NAME", help=f"one of: {', '.join(SCENARIOS)}")
     p.add_argument("--mode", default=ReportOptions.mode, choices=MODES, help="eager (default) or jit")
     p.add_argument("--format", default=ReportOptions.format, choices=("md", "json"), help="md (default) or json")
@@ -329,12 +384,14 @@ def report_options(argv):
     p.add_argument("--timeout", type=float, default=ReportOptions.timeout,
                    help=f"seconds for the script (default {ReportOptions.timeout:g})")
     p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP + "; the reproducer embeds its source")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = p.parse_args(list(argv))
     (scenario,) = check_scenarios([args.scenario], allow_self_tests=False)
     _positive(args.timeout, "--timeout")
     if args.output:
         check_writable(args.output)
-    return ReportOptions(scenario, args.mode, args.format, args.output, args.timeout, problem_file(args.problem))
+    return ReportOptions(scenario, args.mode, args.format, args.output, args.timeout, problem_file(args.problem),
+                         args.quiet)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,15 +399,20 @@ class MatrixOptions:
     results: str = RESULTS
     json: bool = False
     quiet: bool = False
+    heatmap: bool = False
 
 
 def matrix_options(argv):
-    p = Parser(prog="repro matrix",
-               description="Collect results/cells/<cell>.json (written by `nox -s repro`) into one "
-                           "Markdown table (results/matrix.md) and one JSON file (results/matrix.json).")
+    p = Parser(prog=_prog("matrix"),
+               description=_description("matrix", "Reads results/cells/<cell>.json (written by `nox -s repro`); "
+                                                  "writes matrix.md, matrix.json and heatmap.md beside them."))
     p.add_argument("--results", default=MatrixOptions.results, metavar="DIR",
                    help=f"results folder (default {MatrixOptions.results}/)")
     p.add_argument("--json", action="store_true", help="print matrix.json instead of the Markdown")
     p.add_argument("--quiet", action="store_true", help="write the files, print nothing")
+    p.add_argument("--heatmap", action="store_true",
+                   help="print the glyph heat map (heatmap.md: a glyph per verdict) instead of the table")
     args = p.parse_args(list(argv))
-    return MatrixOptions(args.results, args.json, args.quiet)
+    if args.json and args.heatmap:
+        raise UsageError("--json and --heatmap: choose one")
+    return MatrixOptions(args.results, args.json, args.quiet, args.heatmap)

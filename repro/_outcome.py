@@ -29,6 +29,11 @@ class Verdict(str, enum.Enum):
         return _SHORT.get(self, self.value)
 
     @property
+    def glyph(self):
+        """One square or symbol per verdict, for the matrix heat map (_GLYPH)."""
+        return _GLYPH[self]
+
+    @property
     def meaning(self):
         """What this verdict says about a run, as one sentence of a report (from _MEANING)."""
         return _MEANING[self]
@@ -41,6 +46,21 @@ _SHORT = {
     Verdict.FIXED_UPSTREAM: "FIXED",
     Verdict.REGRESSION: "REGR",
     Verdict.WRONG_RESULT: "WRONG",
+}
+
+# One glyph per verdict for the heat map: squares for the verdicts of a run that finished (blue:
+# the bug as measured, green: a workaround that works, yellow/orange/red/purple: departures from
+# the table), symbols for a run that did not finish or had nothing to compare with.
+_GLYPH = {
+    Verdict.REPRODUCED: "🟦",
+    Verdict.WORKAROUND_OK: "🟩",
+    Verdict.FIXED_UPSTREAM: "🟨",
+    Verdict.REGRESSION: "🟥",
+    Verdict.CHANGED: "🟧",
+    Verdict.WRONG_RESULT: "🟪",
+    Verdict.CRASH: "💥",
+    Verdict.TIMEOUT: "⌛",
+    Verdict.UNKNOWN: "⬜",
 }
 
 # Every verdict's meaning, as a report states it after "**VERDICT**: ".

@@ -9,6 +9,8 @@ hint. Its row names that base, so REPRODUCED/WORKAROUND-OK there mean "as the ba
 and any other verdict is what the source changes (FIXED-UPSTREAM: an expected failure stopped).
 """
 
+import dataclasses
+
 from ._errors import IndexUnreachable, UsageError
 from ._expectations import expected_for
 from ._index import base_release
@@ -82,17 +84,38 @@ def summarise(rows, versions):
     }
 
 
-def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False, versions=None, env=None, problem=None):
+def run_here(scenarios, modes, *, timeout, jobs, python=None, batch=False, versions=None, env=None, problem=None,
+             progress=None):
     """Run each (scenario, mode) isolated (in this env, or `python`'s) and judge it.
 
     `versions`: the env's, used for a child that died before reporting its own; `env`: extra
-    environment variables for the children; `problem`: a problem file (checked already)."""
-    outcomes = run_many([(s, m) for s in scenarios for m in modes], timeout=timeout, jobs=jobs, python=python,
-                        batch=batch, env=env, problem=problem)
+    environment variables for the children; `problem`: a problem file (checked already);
+    `progress` (repro._progress.Progress): a line per finished pair, `[5/16] seed_fix jit REPRODUCED 12 s`."""
+    pairs = [(s, m) for s in scenarios for m in modes]
+    on_outcome = _reporter(progress, versions or (installed_versions() if python is None else {})) if progress else None
+    outcomes = run_many(pairs, timeout=timeout, jobs=jobs, python=python, batch=batch, env=env, problem=problem,
+                        on_outcome=on_outcome)
     versions = next((o.versions for o in outcomes if o.versions), None) or versions or installed_versions()
     for o in outcomes:  # a crashed child may not have reported versions: they are this env's
         o.versions = o.versions or versions
     return summarise([judge(o) for o in outcomes], versions)
+
+
+def _reporter(progress, versions):
+    """The run_many callback that reports each finished pair's verdict to `progress`; a pair
+    reported again (its process died at exit after reporting) is a note, not a second count."""
+    seen = set()
+
+    def on_outcome(outcome, seconds):
+        verdict = judge(dataclasses.replace(outcome, versions=outcome.versions or versions))["verdict"]
+        pair = (outcome.scenario, outcome.mode)
+        if pair in seen:
+            progress.note(f"  {outcome.scenario} {outcome.mode} is {verdict} after all: {outcome.message}")
+            return
+        seen.add(pair)
+        progress.done(f"{outcome.scenario} {outcome.mode} {verdict}", seconds)
+
+    return on_outcome
 
 
 def render_table(result):

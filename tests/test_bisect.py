@@ -7,6 +7,10 @@ import pytest
 
 from repro._bisect import Probe, env_bound, search, sweep
 
+# Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
+pytestmark = pytest.mark.host
+
+
 VERSIONS = [f"1.{i}" for i in range(10)]
 
 
@@ -200,3 +204,89 @@ def test_releases_the_bisects_probed_have_their_measured_neighbours_family(jax):
 
 def test_a_yanked_release_nobody_probed_is_unknown():
     assert _no_params_family({"jax": "0.4.32", "jaxlib": "0.4.32", "optax": "0.2.3", "equinox": "0.11.4"}) is None
+
+
+# --- the package index: recorded fixtures by default, the live index on request ------------------
+
+
+def _recorded(name):
+    with open(os.path.join(os.path.dirname(__file__), "fixtures", "index", f"{name}.json")) as f:
+        return json.load(f)
+
+
+def test_the_tests_read_the_recorded_index(fake_index):
+    """Offline by default: repro._index (and every CLI child, through REPRO_INDEX_URL) reads the
+    fixtures from a server on 127.0.0.1; a package not recorded is unknown, as on the index."""
+    from repro import _errors, _index
+
+    assert fake_index.startswith("http://127.0.0.1:") and _index.INDEX_URL == fake_index
+    assert os.environ["REPRO_INDEX_URL"] == fake_index
+    assert _index.fetch_json("jax") == _recorded("jax")
+    assert _index.versions_between("jax", "0.4.33", "0.4.35") == ["0.4.33", "0.4.34", "0.4.35"]
+    assert _index.jaxlib_for("0.4.37") == "0.4.36"  # jax 0.4.37 shipped without a jaxlib
+    with pytest.raises(_errors.UsageError, match="unknown package"):
+        _index.fetch_json("no-such-package-repro-xyz")
+
+
+@pytest.mark.live
+def test_the_recorded_index_still_matches_the_live_index(monkeypatch):
+    """`pytest -m live`: every recorded release is on the live index, uploaded at the same time
+    and yanked alike (later releases may have come since: record.py records them)."""
+    import importlib.util
+
+    from repro import _index
+
+    spec = importlib.util.spec_from_file_location("record", os.path.join(os.path.dirname(__file__), "fixtures",
+                                                                         "index", "record.py"))
+    record = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record)
+    monkeypatch.setattr(_index, "INDEX_URL", "https://pypi.org/pypi")
+    monkeypatch.setattr(_index, "_CACHE", {})
+    for name in record.PACKAGES:
+        live, recorded = record.trim(_index.fetch_json(name))["releases"], _recorded(name)["releases"]
+        missing = {v: files for v, files in recorded.items() if live.get(v) != files}
+        assert not missing, (name, missing)
+
+
+def test_bisect_and_diff_report_a_line_per_probe(monkeypatch):
+    """The library's progress: `probe N of ≤ bound` per probed version (a skip raises the bound),
+    `side N of 2` per diff side; an oracle stands in for building the envs."""
+    import io
+
+    from repro import _bisect
+    from repro._options import bisect_options, diff_options
+    from repro._progress import Progress
+
+    from repro._outcome import Outcome
+
+    class Oracle:
+        def __init__(self, requirements, pairs, **kw):
+            self.pairs = pairs
+
+        def __call__(self, version):
+            if version == "0.4.33":
+                return Probe(version, skipped=True, reason="cannot install: fake")
+            return Probe(version, signature="old" if version < "0.4.34" else "new", build_seconds=2.0,
+                         run_seconds=1.5, outcomes=[Outcome(s, m, "crash", versions={}) for s, m in self.pairs])
+
+    monkeypatch.setattr(_bisect, "EnvOracle", Oracle)
+    out = io.StringIO()
+    run = _bisect.bisect(bisect_options(["--package", "jax", "--good", "0.4.30", "--bad", "0.4.35",
+                                         "--scenario", "no_params"]), progress=Progress(unit="probe", stream=out))
+    lines = out.getvalue().splitlines()
+    candidates = run.candidates
+    assert lines[0] == f"{len(candidates)} candidates: {' '.join(candidates)}"
+    bound = env_bound(len(candidates))
+    probes = lines[1:]
+    assert len(probes) == run.result.environments
+    assert probes[0] == f"probe 1 of ≤ {bound}: jax 0.4.30: old  (env 2.0 s, run 1.5 s)"
+    skip = next(i for i, line in enumerate(probes) if "SKIP" in line)
+    assert f"of ≤ {bound + 1}: jax 0.4.33: SKIP cannot install: fake" in probes[skip]
+    assert all(f"of ≤ {bound + 1}:" in line for line in probes[skip + 1:])
+    assert run.result.status == "ambiguous" and run.result.remaining == ["0.4.33", "0.4.34"]
+
+    out = io.StringIO()
+    _bisect.diff(diff_options(["--a", "jax==0.4.30", "--b", "jax==0.4.35", "--scenario", "no_params"]),
+                 progress=Progress(unit="side", stream=out))
+    assert [line.split(":")[0] for line in out.getvalue().splitlines()] == ["side 1 of 2", "side 2 of 2"]
+    assert out.getvalue().splitlines()[0] == "side 1 of 2: a jax==0.4.30 jaxlib==0.4.30: 2 pairs run 3.5 s"

@@ -9,6 +9,10 @@ from repro._matrix import cells_tagged
 from repro._report import BUILTIN_CONTENTS as MLP
 from repro._signatures import FAMILIES
 
+# Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
+pytestmark = pytest.mark.host
+
+
 MEASURED_CELLS = cells_tagged("default")
 NO_PARAMS_ROWS = [row for row in ROWS if row.scenarios == ("no_params",) and row.contents == REFERENCE]
 

@@ -20,6 +20,12 @@ from repro._results import as_expected
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOW = os.path.join(ROOT, ".github", "workflows", "matrix.yml")
+TESTS_WORKFLOW = os.path.join(ROOT, ".github", "workflows", "tests.yml")
+DEPENDABOT = os.path.join(ROOT, ".github", "dependabot.yml")
+
+# Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
+pytestmark = pytest.mark.host
+
 
 
 # --- the table -----------------------------------------------------------------------------
@@ -135,10 +141,17 @@ def test_unresolvable_pins_are_reported_with_the_resolver_message(tmp_path):
 @pytest.mark.slow
 def test_crash_keeps_the_results_before_it_and_a_hang_is_a_timeout(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    cell = BY_ID["newest-py311"]
+    import io
+
+    from repro._progress import Progress
+
+    cell, lines = BY_ID["newest-py311"], io.StringIO()
     record = _run(cell, "--scenario", "no_params", "--scenario", "_crash", "--mode", "jit", "--jobs", "1",
-                  results=str(tmp_path), python=sys.executable)
+                  results=str(tmp_path), python=sys.executable, progress=Progress(2, stream=lines))
     assert record.status == "ok" and not record.as_expected
+    progress = lines.getvalue().splitlines()  # a line per finished scenario, as the cell ran them
+    assert [line.split(" s")[0].rsplit(" ", 1)[0] for line in progress] == [
+        f"[1/2] no_params jit {record.results[0]['verdict']}", "[2/2] _crash jit CRASH"], progress
     by_name = {r["scenario"]: r for r in record.results}
     assert by_name["no_params"]["outcome"]["status"] == "error"  # measured before the crash, kept
     assert by_name["_crash"]["verdict"] == "CRASH"
@@ -272,7 +285,27 @@ def test_rerunning_one_cell_updates_only_its_row(constructed):
     differing = {line for line in set(md_before) ^ set(md_after) if not line.startswith("6 cells (")}
     assert differing and all("crash-jax070-eqx0130" in line for line in differing), differing
     assert md_after[2].startswith("6 cells (2 default): 2 with every verdict as expected")  # the count moved
-    assert sorted(os.listdir(folder)) == ["cells", "matrix.json", "matrix.md"]  # no temp files left
+    assert sorted(os.listdir(folder)) == ["cells", "heatmap.md", "matrix.json", "matrix.md"]  # no temp files left
+
+
+def test_the_heat_map_is_one_glyph_per_verdict_with_a_legend(constructed, run_cli):
+    folder, _ = constructed
+    matrix = _aggregate.aggregate(str(folder))
+    heat = (folder / "heatmap.md").read_text()
+    assert heat == _aggregate.render_heatmap(matrix)
+    # One jit strip, left to right: no_params, init_unfiltered, partition_fix (the legend says so).
+    assert "Each jit strip, left to right: no_params, init_unfiltered, partition_fix." in heat
+    assert "| floor-py311 | 🟦⬛🟩 | 2/2 |" in heat  # REPRODUCED, not run, WORKAROUND-OK
+    assert "| crash-jax070-eqx0130 | 🟦💥⬛ | 1/2 |" in heat
+    assert "| broken-jax0430-eqx0138 | ⛔ unresolvable | - |" in heat
+    assert "| missing-py314 | ➖ skipped | - |" in heat and "| newest-py313 | ❓ unreadable | - |" in heat
+    for verdict in Verdict:
+        assert f"{verdict.glyph} {verdict.value}" in heat  # the legend
+    for line in heat.splitlines():
+        if line.startswith("| ") and "---" not in line:
+            assert line.count(" | ") == 2, line  # cell, one strip per mode, as expected
+    proc = run_cli("matrix", "--results", str(folder), "--heatmap")
+    assert proc.returncode == 1 and proc.stdout == heat + "\n"
 
 
 def test_repro_matrix_cli_exit_codes(constructed, tmp_path_factory, run_cli):
@@ -290,17 +323,71 @@ def test_repro_matrix_cli_exit_codes(constructed, tmp_path_factory, run_cli):
 
 # --- the GitHub Actions workflow --------------------------------------------------------------
 
-def _check_workflow(path):
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-                           str(path)], capture_output=True, text=True, timeout=120)
+def _check_workflow(path, schema="vendor.github-workflows"):
+    """check-jsonschema against its vendored copy of a schema (no network)."""
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _workflows():
+    folder = os.path.join(ROOT, ".github", "workflows")
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith((".yml", ".yaml")))
 
 
 def test_workflow_passes_the_github_workflow_schema(tmp_path):
-    proc = _check_workflow(WORKFLOW)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _workflows() == sorted([WORKFLOW, TESTS_WORKFLOW])
+    for path in _workflows():
+        proc = _check_workflow(path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
     broken = tmp_path / "broken.yml"  # the same check rejects a malformed workflow
     broken.write_text(open(WORKFLOW).read().replace("contents: read", "contents: sometimes"))
     assert _check_workflow(broken).returncode != 0
+
+
+def test_dependabot_keeps_the_actions_current_and_passes_its_schema(tmp_path):
+    from ruamel.yaml import YAML
+
+    proc = _check_workflow(DEPENDABOT, "vendor.dependabot")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    updates = YAML(typ="safe").load(open(DEPENDABOT))["updates"]
+    assert [(u["package-ecosystem"], u["directory"]) for u in updates] == [("github-actions", "/")]
+    broken = tmp_path / "dependabot.yml"
+    broken.write_text(open(DEPENDABOT).read().replace("interval: weekly", "interval: whenever"))
+    assert _check_workflow(broken, "vendor.dependabot").returncode != 0
+
+
+def test_every_action_is_pinned_by_commit_sha_with_its_version_beside_it():
+    uses = []
+    for path in _workflows():
+        for number, line in enumerate(open(path), 1):
+            if re.match(r"^\s*-?\s*uses:", line):
+                uses.append((os.path.basename(path), number, line.strip()))
+    assert uses
+    for name, number, line in uses:
+        assert re.fullmatch(r"(- )?uses: [\w.-]+/[\w.-]+@[0-9a-f]{40}  # v\d+(\.\d+){2}", line), (name, number, line)
+    assert any("astral-sh/setup-uv@" in line for _, _, line in uses)
+    for path in _workflows():  # uv from the official action (with its cache), never pip-installed
+        text = open(path).read()
+        assert "pip install uv" not in text and '"uv>=' not in text, path
+
+
+def test_the_tests_workflow_runs_the_readme_test_command_on_push_and_pull_request():
+    from ruamel.yaml import YAML
+
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    setup = readme[readme.index("## Set-up"):]
+    commands = re.findall(r"^(\./go \w+)\s", setup[setup.index("```bash"):setup.index("```", setup.index("```bash") + 3)], re.M)
+    assert commands == ["./go repro", "./go test"]
+    doc = YAML(typ="safe").load(open(TESTS_WORKFLOW))
+    assert {"push", "pull_request", "schedule"} <= set(doc["on"]) and doc["permissions"] == {"contents": "read"}
+    steps = doc["jobs"]["tests"]["steps"]
+    assert [s["run"] for s in steps if "run" in s] == ["./go test"]
+    setup_uv = next(s for s in steps if s.get("uses", "").startswith("astral-sh/setup-uv@"))
+    assert setup_uv["with"]["enable-cache"] is True
+    assert [s["run"] for s in doc["jobs"]["nightly"]["steps"] if "run" in s] == ["./go nightly"]
+    assert "schedule" in doc["jobs"]["nightly"]["if"] and "schedule" in doc["jobs"]["tests"]["if"]
+    with open(os.path.join(ROOT, ".ci", "run")) as f:
+        assert "./go test" in f.read()  # CI here runs the same command
 
 
 def test_workflow_fans_out_the_nox_cells_and_aggregates():
@@ -315,13 +402,17 @@ def test_workflow_fans_out_the_nox_cells_and_aggregates():
     uploads = [s for s in jobs["cell"]["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     assert uploads and uploads[0]["if"] == "${{ always() }}"
     assert jobs["aggregate"]["needs"] == "cell" and "always()" in jobs["aggregate"]["if"]
-    assert "repro matrix" in "".join(s.get("run", "") for s in jobs["aggregate"]["steps"])
+    aggregate = "".join(s.get("run", "") for s in jobs["aggregate"]["steps"])
+    assert "repro matrix" in aggregate
+    assert 'cat results/heatmap.md results/matrix.md >> "$GITHUB_STEP_SUMMARY"' in aggregate  # the picture first
 
 
 def test_every_verdict_has_a_distinct_short_form_and_a_meaning():
     """The matrix's wide table and legend and the report's verdict line read these off Verdict."""
     shorts = [v.short for v in Verdict]
     assert len(set(shorts)) == len(shorts) and all(len(s) <= 8 for s in shorts), shorts
+    glyphs = [v.glyph for v in Verdict] + list(_aggregate.STATUS_GLYPH.values()) + [_aggregate.NOT_RUN_GLYPH]
+    assert len(set(glyphs)) == len(glyphs), glyphs  # the heat map tells every verdict and status apart
     assert all(v.meaning.endswith(".") for v in Verdict)
     assert {v for v in Verdict if v.short == v.value} >= {Verdict.CRASH, Verdict.TIMEOUT}
     assert AS_EXPECTED == {v for v in Verdict if as_expected(v.value)}
@@ -341,3 +432,47 @@ def test_an_env_is_rebuilt_when_the_bytecode_hook_or_the_test_extra_changes(monk
     assert any(req.startswith("pytest") for req in facts["test"])  # read from pyproject.toml, not copied
     monkeypatch.setattr(_envs, "project_facts", lambda extras: {**facts, "test": facts["test"] + ["extra-dep"]})
     assert _envs.env_key(*args, **kw) != key
+
+
+def _step(doc, job, name):
+    return next(step for step in doc["jobs"][job]["steps"] if step.get("name") == name)
+
+
+@pytest.mark.parametrize("args, expected", [
+    ("--mode jit", ["--mode", "jit"]),
+    ("", []),
+    ("--output 'my results.json' --scenario *", ["--output", "my results.json", "--scenario", "*"]),
+    ('--scenario "$(touch pwned)" $HOME', ["--scenario", "$(touch pwned)", "$HOME"]),
+])
+def test_the_args_input_reaches_nox_as_separate_literal_arguments(tmp_path, args, expected):
+    """The cell job's `run` script, executed as Actions would (bash -eo pipefail) with a stand-in
+    `nox` that records its arguments: quotes group, nothing is expanded or globbed."""
+    from ruamel.yaml import YAML
+
+    step = _step(YAML(typ="safe").load(open(WORKFLOW)), "cell", "verdict run")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nox").write_text('#!/usr/bin/env python3\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n')
+    (bin_dir / "nox").chmod(0o755)
+    (tmp_path / "a-file").write_text("")  # something for `*` to glob, were it globbed
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNNER_TEMP": str(tmp_path),
+           "SESSION": "repro(floor-py311)", "ARGS": args}
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == ["-s", "repro(floor-py311)", "--", *expected]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_unbalanced_args_stop_the_cell_job_before_nox(tmp_path):
+    from ruamel.yaml import YAML
+
+    step = _step(YAML(typ="safe").load(open(WORKFLOW)), "cell", "verdict run")
+    env = {**os.environ, "RUNNER_TEMP": str(tmp_path), "SESSION": "repro(floor-py311)", "ARGS": '--mode "jit',
+           "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    (tmp_path / "nox").write_text("#!/bin/sh\necho nox-ran\n")
+    (tmp_path / "nox").chmod(0o755)
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "nox-ran" not in proc.stdout
+    assert "cannot split the args input" in proc.stdout + proc.stderr

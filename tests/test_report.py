@@ -5,9 +5,12 @@ states and with repro._expectations for the installed versions."""
 import ast
 import inspect
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -17,6 +20,7 @@ from repro._outcome import AS_EXPECTED, classify
 from repro._report import (
     BUILTIN_CONTENTS,
     LINKS,
+    SCRIPT_NAME,
     Run,
     fence,
     outcome_from_run,
@@ -170,6 +174,67 @@ def test_script_for_a_custom_module_runs_and_is_reported(tmp_path):
     assert script_from(report.markdown()) == script
 
 
+# --- PEP 723: the reproducer pins what it ran with ----------------------------------------
+
+# The reference implementation of PEP 723 (inline script metadata), as the specification gives it.
+PEP723_REGEX = r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$"
+
+
+def pep723(script):
+    """The script's `script` metadata block as TOML data, or None: the specification's reader."""
+    matches = [m for m in re.finditer(PEP723_REGEX, script) if m.group("type") == "script"]
+    assert len(matches) <= 1, "multiple script blocks"
+    if not matches:
+        return None
+    content = "".join(line[2:] if line.startswith("# ") else line[1:]
+                      for line in matches[0].group("content").splitlines(keepends=True))
+    return tomllib.loads(content)
+
+
+def test_every_reproducer_has_a_pep723_block_with_exact_pins():
+    versions = {"python": "3.11.7", "jax": "0.4.30", "jaxlib": "0.4.30", "optax": "0.2.3", "equinox": "0.11.4",
+                "numpy": "1.26.4", "platform": "linux-x86_64"}
+    script = script_for_scenario("no_params", "jit", versions=versions)
+    assert script.startswith("# /// script\n")
+    assert pep723(script) == {"requires-python": "==3.11.7", "dependencies": [
+        "jax==0.4.30", "jaxlib==0.4.30", "optax==0.2.3", "equinox==0.11.4", "numpy==1.26.4"]}
+    compile(script, SCRIPT_NAME, "exec")  # still a plain Python script
+    here = installed_versions()  # by default: this interpreter's versions (this cell's)
+    assert pep723(script_for_scenario("seed_fix"))["dependencies"] == [
+        f"{name}=={here[name]}" for name in ("jax", "jaxlib", "optax", "equinox", "numpy")]
+    assert pep723(script_for_scenario("seed_fix"))["requires-python"] == f"=={here['python']}"
+    unknown = pep723(script_for_scenario("seed_fix", versions={"python": "3.12.1", "jax": "0.6.2"}))
+    assert unknown["dependencies"] == ["jax==0.6.2", "jaxlib", "optax", "equinox", "numpy"]  # not installed: unpinned
+
+
+@pytest.mark.slow
+def test_uv_run_of_a_reported_script_recreates_its_env_and_its_outcome(tmp_path):
+    """`uv run lbfgs_equinox_repro.py` builds the pinned env from the script alone and fails as
+    the report states. A scenario that fails at init keeps this cheap."""
+    import repro
+
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not installed (./go installs it)")
+    report = repro.report("init_unfiltered", "jit")
+    env = report.env
+    assert pep723(report.script)["dependencies"] == [f"{n}=={env[n]}" for n in ("jax", "jaxlib", "optax", "equinox",
+                                                                                 "numpy")]
+    assert f"jax:    {env['jax']}" in env["jax_environment_info"]  # jax.print_environment_info()'s text
+    assert "`jax.print_environment_info()`:" in report.markdown()
+    assert env["jax_environment_info"].strip().splitlines()[0] in report.markdown()
+    path = tmp_path / SCRIPT_NAME
+    path.write_text(report.script)
+    proc = subprocess.run([uv, "run", "--quiet", "--no-project", SCRIPT_NAME], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+    output = proc.stdout + proc.stderr
+    assert output.startswith(f"jax {env['jax']} | optax {env['optax']} | equinox {env['equinox']}\n"), output
+    again = outcome_from_run(Run(proc.returncode, output, 0.0), report.script, scenario="init_unfiltered", mode="jit",
+                             versions=installed_versions(), contents=dict(BUILTIN_CONTENTS))
+    assert report.outcome.status == "error"
+    assert again.signature() == report.outcome.signature(), output
+
+
 # --- Reading output back -------------------------------------------------------------------
 
 FAKE = '''jax 1 | optax 2 | equinox 3
@@ -196,6 +261,7 @@ FAKE_SCRIPT = "\n".join(["import contextlib", "", "", "def step():", "    with p
                          "        pass", "", "", "x = 1"]) + "\n"
 
 
+@pytest.mark.host
 def test_parse_traceback_and_phase():
     parsed = parse_traceback(FAKE)
     assert parsed.exc_type == "ValueError" and parsed.message.startswith("Expected None, got MLP(")
@@ -207,6 +273,7 @@ def test_parse_traceback_and_phase():
     assert outcome.message == "Expected None, got MLP("
 
 
+@pytest.mark.host
 def test_trim_keeps_script_optax_and_raising_frames():
     trimmed = trim_traceback(FAKE)
     assert trimmed.splitlines()[0] == "jax 1 | optax 2 | equinox 3"
@@ -217,6 +284,7 @@ def test_trim_keeps_script_optax_and_raising_frames():
     assert trimmed.rstrip().endswith(")")  # the whole message
 
 
+@pytest.mark.host
 def test_convergence_lines_and_exit_codes():
     ok = outcome_from_run(Run(0, "jax 1\nconverged in 12 steps: loss 1 -> 0, grad norm 1e-05\n", 1.0), "",
                           scenario="partition_fix", mode="jit", versions={}, contents={})
@@ -230,6 +298,7 @@ def test_convergence_lines_and_exit_codes():
                             contents={}).status == "crash"
 
 
+@pytest.mark.host
 def test_fence_survives_backticks():
     text = "a ``` b ```` c"
     block = fence(text, "python")
@@ -249,6 +318,11 @@ def test_report_script_reproduces_what_the_report_states(run_cli, tmp_path, name
     assert proc.returncode == 0, proc.stderr
     markdown = out.read_text()
     check_structure(markdown)
+    progress = proc.stderr.splitlines()  # the environment read, the script's outcome, the file written
+    assert re.fullmatch(r"\[1/2\] environment: python \S+  jax \S+  jaxlib \S+  optax \S+  equinox \S+ [\d.]+ s",
+                        progress[0]), progress
+    assert progress[1].startswith(f"[2/2] {SCRIPT_NAME} {name} {mode}: ") and progress[1].endswith(" s"), progress
+    assert verdict_of(markdown) in progress[1] and progress[2].startswith(f"wrote {out}: ") and len(progress) == 3
     script = script_from(markdown)
     assert script == script_for_scenario(name, mode)
     assert "repro" not in script_imports(script)
@@ -299,6 +373,7 @@ def test_json_format(run_cli, tmp_path):
 # --- Bad input ---------------------------------------------------------------------------------
 
 
+@pytest.mark.host
 @pytest.mark.parametrize("args, words", [
     (("--scenario", "nope"), "unknown scenario 'nope'"),
     ((), "--scenario"),
@@ -316,6 +391,7 @@ def test_bad_input_is_one_line_and_exit_2(run_cli, args, words):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.host
 def test_script_for_unknown_scenario_is_a_usage_error():
     import repro
     from repro._catalogue import UsageError
@@ -330,6 +406,7 @@ def test_script_for_unknown_scenario_is_a_usage_error():
         repro.report()  # neither a scenario nor a script
 
 
+@pytest.mark.host
 def test_cli_lists_report():
     from repro._cli import COMMANDS
 

@@ -5,6 +5,10 @@ import pytest
 from repro import Outcome, Verdict, classify
 from repro._outcome import AGREES, CONVERGES, WRONG_RESULT, any_of, fails
 
+# Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
+pytestmark = pytest.mark.host
+
+
 FAILS = fails("ValueError", "expected_none", "update", "jax")
 
 

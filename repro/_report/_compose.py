@@ -7,18 +7,20 @@ judge it against the measured table, and keep it all in a Report. No JAX here.
 
 import dataclasses
 import os
+import time
 from typing import Optional
 
 from .._catalogue import SCENARIOS, UsageError
 from .._expectations import expected_for
 from .._options import problem_defines_optimum
 from .._outcome import Outcome, classify
+from .._progress import Progress
 from .._results import as_expected, base_releases
-from .._versions import PACKAGES
+from .._versions import PACKAGES, header
 from ._execute import Run, run_script
-from ._extract import BUILTIN_CONTENTS, script_for_scenario
+from ._extract import BUILTIN_CONTENTS, SCRIPT_NAME, script_for_scenario
 from ._parse import outcome_from_run
-from ._probe import finish_probe, start_probe
+from ._probe import finish_probe, probe_versions, start_probe
 from ._render import LINKS, make_title, render_markdown
 from ._trim import trim_traceback
 
@@ -78,13 +80,16 @@ def _versions_of(env):
 
 
 def render_report(script_text, *, scenario=None, mode=None, contents=None, summary="", python=None,
-                  timeout=300, env=None, problem=None):
+                  timeout=300, env=None, problem=None, progress=None):
     """Run `script_text` (any standalone reproducer) with `python` in a fresh process and build the
     report around its real output. `scenario`/`mode`/`contents` (repro._jax._run.contents flags) select
-    the expectation row; without them the expectation is UNKNOWN unless a generic row applies."""
+    the expectation row; without them the expectation is UNKNOWN unless a generic row applies.
+    `progress` (repro._progress.Progress): a line when the script has run."""
+    progress = progress or Progress(quiet=True)
     probe = start_probe(python) if env is None else None  # alongside the script: it is light
     run = None
     try:
+        progress.working(f"running {SCRIPT_NAME}" + (f" ({scenario}, {mode})" if scenario else ""))
         run = run_script(script_text, python=python, timeout=timeout)
     finally:
         if probe is not None and run is None:
@@ -98,29 +103,39 @@ def render_report(script_text, *, scenario=None, mode=None, contents=None, summa
     judged = {**versions, **{k: v for k, v in bases.items() if v}}
     expected = expected_for(scenario, mode, judged, contents or {}) if scenario and mode else None
     verdict = str(classify(expected, outcome)) if outcome.status != "ran" else "UNKNOWN"
+    what = outcome.status if outcome.status == "ran" else outcome.signature()
+    progress.done(f"{SCRIPT_NAME}" + (f" {scenario} {mode}" if scenario else "") + f": {what}, {verdict}", run.seconds)
     return Report(title=make_title(outcome, scenario, env), script=script_text, run=run, outcome=outcome,
                   expected=expected, verdict=verdict, env=env, scenario=scenario, mode=mode, summary=summary,
                   problem=problem and os.path.basename(problem), base=bases)
 
 
-def scenario_report(scenario, mode="eager", *, python=None, timeout=300, problem=None, contents=None):
-    """The report for one catalogue scenario, run in this environment: on the built-in problem,
-    or on a problem file's module (`problem`, a path; `contents`: its content flags, as the
-    check child reported them), whose source the script embeds."""
+def scenario_report(scenario, mode="eager", *, python=None, timeout=300, problem=None, contents=None, progress=None):
+    """The report for one catalogue scenario, run with `python` (default: this interpreter): on
+    the built-in problem, or on a problem file's module (`problem`, a path; `contents`: its
+    content flags, as the check child reported them), whose source the script embeds. The
+    env's versions are read first and pinned in the script's PEP 723 block."""
+    progress = progress or Progress(quiet=True)
+    progress.expect(2)
+    progress.working("reading the versions to pin")
+    start = time.perf_counter()
+    versions = probe_versions(python)
+    progress.done(f"environment: {header(versions)}", time.perf_counter() - start)
     if problem is None:
-        script = script_for_scenario(scenario, mode)
+        script = script_for_scenario(scenario, mode, versions=versions)
         contents = dict(BUILTIN_CONTENTS)
     else:
         with open(problem, encoding="utf-8") as f:
             source = f.read()
         optimum = "optimum" if problem_defines_optimum(problem) else "None"
         script = script_for_scenario(scenario, mode, problem_source=source, problem_expr=f"(model, loss, {optimum})",
-                                     subject=f"the module defined in {os.path.basename(problem)}")
+                                     subject=f"the module defined in {os.path.basename(problem)}", versions=versions)
     return render_report(script, scenario=scenario, mode=mode, contents=contents, summary=SCENARIOS[scenario],
-                         python=python, timeout=timeout, problem=problem)
+                         python=python, timeout=timeout, problem=problem, progress=progress)
 
 
-def report(scenario=None, mode="eager", *, script=None, contents=None, summary="", python=None, timeout=300):
+def report(scenario=None, mode="eager", *, script=None, contents=None, summary="", python=None, timeout=300,
+           progress=None):
     """Run a standalone reproducer in a fresh process and build the upstream bug report around
     what it really printed. Returns a Report (`.markdown()`, `.to_dict()`, `.outcome`, `.verdict`).
 
@@ -130,11 +145,12 @@ def report(scenario=None, mode="eager", *, script=None, contents=None, summary="
                                                   with these content flags (repro._jax._run.contents)
         repro.report(script=text)                 any script; the verdict is UNKNOWN
 
-    `python`: the interpreter that runs the script (default: this one); `timeout` in seconds.
+    `python`: the interpreter that runs the script (default: this one); `timeout` in seconds;
+    `progress`: a repro._progress.Progress to report to (default: silent).
     """
     if script is None:
         if scenario is None:
             raise UsageError("give a scenario, or a script (e.g. from repro.reproducer)")
-        return scenario_report(scenario, mode, python=python, timeout=timeout)
+        return scenario_report(scenario, mode, python=python, timeout=timeout, progress=progress)
     return render_report(script, scenario=scenario, mode=mode if scenario else None, contents=contents,
-                         summary=summary, python=python, timeout=timeout)
+                         summary=summary, python=python, timeout=timeout, progress=progress)

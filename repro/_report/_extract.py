@@ -6,6 +6,12 @@ code a maintainer runs is the code the harness runs: the `mlp_problem` builder (
 source given), the one scenario function, the harness's own `solve` loop (with its
 convergence definition, `Budget`), the flat-vector reference and the oracle that compares the
 two, each with whatever it calls, and a few driver lines.
+
+On top sits a PEP 723 `# /// script` block pinning the versions the script runs with (python,
+jax, jaxlib, optax, equinox, numpy), so `uv run lbfgs_equinox_repro.py` rebuilds that
+environment anywhere. The caller says which versions: `repro report` reads them from the
+interpreter that will run the script (repro._report._probe.probe_versions) before it cuts the
+script, so the script a report shows is the script that ran, block included.
 """
 
 import ast
@@ -13,6 +19,7 @@ import os
 import sys
 
 from .._catalogue import MODES, NO_LINESEARCH, SCENARIOS, Budget, UsageError
+from .._versions import PACKAGES, installed_versions
 
 _JAX_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_jax")
 SCENARIOS_FILE = os.path.join(_JAX_DIR, "_scenarios.py")
@@ -111,7 +118,30 @@ def _driver(scenario, mode, problem_expr):
     ])
 
 
-def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_expr=None, note=None, subject=None):
+def script_metadata(versions):
+    """The PEP 723 block pinning `versions` ({"python": "3.11.7", "jax": ..., ...}); a package
+    whose version is unknown (None) is listed unpinned; one built from a source names it
+    (a git URL at its commit, or the local directory it came from)."""
+    deps = [_dependency(name, versions) for name in PACKAGES]
+    lines = ["/// script"]
+    if versions.get("python"):
+        lines.append(f'requires-python = "=={versions["python"]}"')
+    lines += ["dependencies = [", *(f'    "{dep}",' for dep in deps), "]", "///"]
+    return "\n".join(f"# {line}" for line in lines)
+
+
+def _dependency(name, versions):
+    source = (versions.get("sources") or {}).get(name) or {}
+    url, commit = source.get("url"), source.get("commit")
+    if url and commit and not url.startswith("file:"):
+        return f"{name} @ git+{url}@{commit}"
+    if url:
+        return f"{name} @ {url}"
+    return f"{name}=={versions[name]}" if versions.get(name) else name
+
+
+def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_expr=None, note=None, subject=None,
+                        versions=None):
     """The standalone reproducer for `scenario` (`mode` eager or jit), as text.
 
     By default the module is the built-in problem (`mlp_problem()` from repro/_jax/_problems.py).
@@ -119,6 +149,9 @@ def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_
     and `problem_expr`, an expression in that code evaluating to `(model, loss, optimum)`
     (optimum may be None); `subject` says what the module is in the script's first line.
     Only jax/optax/equinox/numpy (and whatever `problem_source` imports) are imported.
+
+    `versions` ({"python": ..., "jax": ..., ...}, e.g. an Outcome's `versions`) are pinned in
+    the script's PEP 723 block; default: this interpreter's (repro._versions.installed_versions).
     """
     if scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
@@ -147,9 +180,12 @@ def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_
         f"# call pattern {scenario!r}, {'under eqx.filter_jit' if mode == 'jit' else 'eager'}.",
         *(f"# {line}" for line in _wrap(summary, 92)),
         *(f"# {line}" for line in _wrap(note or "", 92)),
-        "# Needs only jax, optax, equinox and numpy. Run: python " + SCRIPT_NAME,
+        f"# Needs only jax, optax, equinox and numpy. Run: uv run {SCRIPT_NAME} (the block above pins the",
+        f"# versions it ran with), or python {SCRIPT_NAME} where they are installed.",
     ]
     return "\n".join([
+        script_metadata(installed_versions() if versions is None else versions),
+        "",
         "\n".join(header),
         _import_block(scen_imports + oracle_imports + problem_imports),
         "",
