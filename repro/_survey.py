@@ -80,6 +80,10 @@ def plan(index=_index, series=("jax", "optax", "equinox", "matrix")):
     floor_day = _day_after(max(r.uploaded for name, v in FLOORS.items() for r in index.releases(name)
                                if r.version == v))
     cells = []
+    if "matrix" in series:  # first: every default cell measured exactly, even if the survey is cut short
+        for cell in CELLS:
+            if "default" in cell.tags:
+                cells.append(PlannedCell(f"matrix-{cell.id}", "matrix", cell.python, tuple(cell.requirements())))
     if "jax" in series:
         jax_json, releases = index.fetch_json("jax"), _after_floor(index, "jax")
         for i, release in enumerate(releases):
@@ -98,10 +102,6 @@ def plan(index=_index, series=("jax", "optax", "equinox", "matrix")):
                 cells.append(PlannedCell(f"{name}-{release.version}", name, "3.11",
                                          (f"{name}=={release.version}", *others),
                                          max(_day_after(release.uploaded), floor_day)))
-    if "matrix" in series:
-        for cell in CELLS:
-            if "default" in cell.tags:
-                cells.append(PlannedCell(f"matrix-{cell.id}", "matrix", cell.python, tuple(cell.requirements())))
     return cells
 
 
