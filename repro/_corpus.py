@@ -213,7 +213,7 @@ optimum = None
 # cell; the generic expectation rules (repro/_expectations.py) are derived from what they do.
 # Small on purpose (a few float arrays, quadratic-ish losses): a survey cell compiles each one
 # for every scenario, and there are sixty cells. Every rule of the generic table is covered by
-# at least one of them (tests/test_survey.py checks it in each env).
+# at least one of them (tests/test_survey.py checks it on the stored observations).
 
 BUILTIN = Entry("from repro._jax._problems import mlp_problem\n\nmodel, loss, optimum = mlp_problem()\nproblem = \"mlp\"\n",
                "the built-in problem: eqx.nn.MLP teacher-student", frozenset({"callable", "eqx.nn"}))
@@ -269,6 +269,15 @@ SURVEY = {
                                     ("flag", "True")],
                                    ["jnp.sum((m.w - 0.5) ** 2)", "jnp.sum((m.v - 0.5) ** 2)", "(0.0 if m.flag else 1.0)"]),
                            "float16 and float32 arrays and a steering flag", frozenset({"low_precision", "steering"})),
+    "steering_bf16_loss": Entry(_module([("w", "jnp.asarray([1.5, -1.0, 0.0], jnp.bfloat16)"), ("flag", "True")],
+                                        ["jnp.sum((m.w - 0.5) ** 2)", "(0.0 if m.flag else 1.0)"], accumulator="0.0"),
+                                "bfloat16 array, loss in bfloat16, a steering flag", frozenset({"low_precision", "steering"})),
+    "steering_bf16": Entry(_module([("w", "jnp.asarray([1.5, -1.0, 0.0], jnp.bfloat16)"), ("flag", "True")],
+                                   ["jnp.sum((m.w - 0.5) ** 2)", "(0.0 if m.flag else 1.0)"]),
+                           "bfloat16 array, loss in float32, a steering flag", frozenset({"low_precision", "steering"})),
+    "unused_mixed": Entry(_module([("w", "jnp.asarray([1.5, -1.0], jnp.float16)"), ("v", "jnp.full((2,), 2.0, jnp.float32)"),
+                                   ("name", "'layer'")], ["jnp.sum((m.w - 0.5) ** 2)", "jnp.sum((m.v - 0.5) ** 2)"]),
+                          "float16 and float32 arrays, an unread str field", frozenset({"low_precision", "py_str"})),
     "unused_bf16_loss": Entry(_module([("w", "jnp.asarray([1.5, -1.0, 0.0], jnp.bfloat16)"), ("name", "'layer'")],
                                       ["jnp.sum((m.w - 0.5) ** 2)"], accumulator="0.0"),
                              "bfloat16 array, loss in bfloat16, an unread str field", frozenset({"low_precision", "py_str"})),

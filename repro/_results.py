@@ -4,7 +4,7 @@ A result row (`judge`) is the JSON of one judged Outcome; `repro.check`, `repro 
 the matrix cells all produce and read these rows.
 """
 
-from ._expectations import expected_for
+from ._expectations import expectation_for
 from ._isolate import run_many
 from ._outcome import AS_EXPECTED, Verdict, classify
 from ._versions import header, installed_versions
@@ -20,12 +20,14 @@ def as_expected(verdict):
 
 def judge(outcome):
     """A result row: the outcome plus what was expected and the verdict."""
-    expected = expected_for(outcome.scenario, outcome.mode, outcome.versions, outcome.contents)
+    expectation = expectation_for(outcome.scenario, outcome.mode, outcome.versions, outcome.contents)
+    expected = expectation.expected
     verdict = classify(expected, outcome)
     return {
         "scenario": outcome.scenario,
         "mode": outcome.mode,
-        "expected": expected.describe() if expected else "unknown (not measured for these versions)",
+        "expected": expected.describe() if expected else f"unknown ({expectation.describe_source()})",
+        "expected_from": expectation.describe_source(),
         "observed": outcome.observed(),
         "verdict": str(verdict),
         "signature": outcome.signature(),

@@ -18,6 +18,7 @@ not in the data yet and prints what changed against the release before.
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -54,7 +55,14 @@ class PlannedCell:
     fallback_exclude_newer: Optional[str] = None  # when the newest resolution cannot import
 
     def plan_key(self):
-        return json.dumps([self.python, list(self.requirements), self.exclude_newer])
+        """Everything a cell's measurement depends on but the code: a new corpus measures again."""
+        return json.dumps([self.python, list(self.requirements), self.exclude_newer, corpus_digest()])
+
+
+def corpus_digest():
+    """A short digest of the corpus and the scenario list."""
+    text = json.dumps([sorted((k, e.source) for k, e in SURVEY.items()), list(SCENARIOS)])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _day_after(uploaded, days=1):

@@ -70,7 +70,7 @@ def contents(model, problem=None, loss=None):
         "problem": problem,
     }
     _contents[id(model)] = (model, loss, problem, found)
-    while len(_contents) > 16:
+    while len(_contents) > 24:
         _contents.popitem(last=False)
     return dict(found)
 
@@ -191,7 +191,7 @@ def reference_for(name, model, loss, *, shadow=False):
     found = _references.get(key)
     if found is None or found.model is not model or found.loss is not loss:
         found = _references[key] = Reference(model, loss, jit=True, linesearch=linesearch, shadow=shadow)
-        while len(_references) > 48:  # up to 16 cases x (zoom, no line search, their shadows)
+        while len(_references) > 96:  # up to 24 cases x (zoom, no line search, their shadows)
             _references.popitem(last=False)
     _references.move_to_end(key)
     return found
