@@ -113,9 +113,9 @@ def cmd_survey(argv):
             raise UsageError(f"--only {unknown[0]}: not a planned cell (see --dry-run)")
         planned = [c for c in planned if c.key in opts.only]
     if opts.new:
-        planned = _survey.pending(planned, directory)
+        planned = _survey.pending(planned, directory, modes=opts.modes)
     if opts.dry_run:
-        todo = {c.key for c in _survey.pending(planned, directory, force=opts.force)}
+        todo = {c.key for c in _survey.pending(planned, directory, force=opts.force, modes=opts.modes)}
         for cell in planned:
             print(f"{'pending ' if cell.key in todo else 'measured'} {cell.key:24} python {cell.python}  "
                   f"{' '.join(cell.requirements)}" + (f"  (as of {cell.exclude_newer[:10]})" if cell.exclude_newer else ""))

@@ -207,23 +207,45 @@ class SurveyRun:
     seconds: float = 0.0
 
 
-def pending(planned, directory=DATA_DIR, *, force=False):
-    """The planned cells not yet measured with the same plan (all of them with `force`)."""
-    done = {c.key: c.plan for c in load(directory)}
-    return [p for p in planned if force or done.get(p.key) != p.plan_key()]
+def pending(planned, directory=DATA_DIR, *, force=False, modes=MODES):
+    """The planned cells not yet measured with the same plan in every one of `modes` (all of
+    them with `force`)."""
+    done = {c.key: c for c in load(directory)}
+    return [p for p in planned if force or p.key not in done or done[p.key].plan != p.plan_key()
+            or (done[p.key].status == "ok" and not set(modes) <= _modes_of(done[p.key]))]
+
+
+def _modes_of(cell):
+    return {o.mode for o in cell.observations}
+
+
+def _merge(earlier, measured):
+    """A cell measured in more modes: the earlier file's other modes are kept."""
+    if earlier is None or earlier.plan != measured.plan or measured.status != "ok" or earlier.status != "ok":
+        return measured
+    new_modes = _modes_of(measured)
+    measured.observations = [o for o in earlier.observations if o.mode not in new_modes] + measured.observations
+    measured.seconds = {**{k: v for k, v in earlier.seconds.items() if k not in new_modes}, **measured.seconds}
+    order = {name: i for i, name in enumerate(SURVEY)}
+    measured.observations.sort(key=lambda o: (o.mode, order.get(o.module, 99), list(SCENARIOS).index(o.scenario)))
+    return measured
 
 
 def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=False, timeout=600,
            log=print, command="repro survey", measure: Callable = measure_cell):
     """Measure every pending cell, writing each cell's file as soon as it is measured."""
     os.makedirs(directory, exist_ok=True)
-    todo = pending(planned, directory, force=force)
+    todo = pending(planned, directory, force=force, modes=modes)
+    earlier = {c.key: c for c in load(directory)}
     run = SurveyRun(planned, skipped=[p.key for p in planned if p not in todo])
     start = time.perf_counter()
     for number, cell in enumerate(todo, 1):
         log(f"[{number}/{len(todo)}] {cell.key}: {' '.join(cell.requirements)}"
             + (f" (exclude-newer {cell.exclude_newer})" if cell.exclude_newer else ""))
-        measured = measure(cell, modes=modes, keep_env=keep_envs, timeout=timeout, log=log, command=command)
+        done = earlier.get(cell.key)
+        missing = [m for m in modes if force or done is None or done.plan != cell.plan_key() or m not in _modes_of(done)]
+        measured = _merge(None if force else done,
+                          measure(cell, modes=missing, keep_env=keep_envs, timeout=timeout, log=log, command=command))
         write_json_atomic(path_of(cell.key, directory), measured.to_dict())
         run.measured.append(cell.key)
         log(f"[{number}/{len(todo)}] {cell.key}: {measured.status.upper()} "

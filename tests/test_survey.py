@@ -61,14 +61,14 @@ def fake_measure(outcomes):
     """A measurement that records what it was asked and returns canned observations."""
     asked = []
 
-    def measure(planned, **_):
+    def measure(planned, *, modes, **_):
         asked.append(planned.key)
         if planned.key in outcomes.get("interrupt", ()):
             raise KeyboardInterrupt
         cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
                                 planned.exclude_newer, plan=planned.plan_key(), installed={"jax": "0.4.30"})
-        cell.observations = [Observation("builtin", "no_params", "jit", "error", "ValueError", "custom_node_mismatch",
-                                         "update", "jax")]
+        cell.observations = [Observation("builtin", "no_params", mode, "error", "ValueError", "custom_node_mismatch",
+                                         "update", "jax") for mode in modes]
         return cell
 
     return measure, asked
@@ -223,3 +223,25 @@ def test_every_rule_is_covered_by_a_corpus_module():
                for c in STORED if c.status == "ok" for o in c.observations}
     for rule in _expectations.RULES:
         assert any((rule.name, scenario) in covered for scenario in rule.scenarios), rule.name
+
+
+def test_a_mode_measured_later_is_added_to_the_cell(tmp_path):
+    """`--mode jit` first, `--mode eager` later: the cell ends up with both, measured once each."""
+    planned = _survey.plan(FakeIndex(), series=("optax",))[:1]
+    asked = []
+
+    def measure(p, *, modes, **_):
+        asked.append(tuple(modes))
+        cell = CellObservations(p.key, p.series, p.python, list(p.requirements), plan=p.plan_key(),
+                                installed={"jax": "0.4.30"}, seconds={m: 1.0 for m in modes})
+        cell.observations = [Observation("builtin", "no_params", m, "error", "ValueError", "x", "update", "jax")
+                             for m in modes]
+        return cell
+
+    quiet = {"directory": str(tmp_path), "measure": measure, "log": lambda m: None}
+    _survey.survey(planned, modes=("jit",), **quiet)
+    _survey.survey(planned, modes=("jit", "eager"), **quiet)
+    _survey.survey(planned, modes=("jit", "eager"), **quiet)
+    assert asked == [("jit",), ("eager",)]
+    (stored,) = load(str(tmp_path))
+    assert {o.mode for o in stored.observations} == {"jit", "eager"} and set(stored.seconds) == {"jit", "eager"}

@@ -197,6 +197,12 @@ def reference_for(name, model, loss, *, shadow=False):
     return found
 
 
+def clear_caches():
+    """Forget the cached references and content flags (and the modules they hold)."""
+    _references.clear()
+    _contents.clear()
+
+
 def _first_line(text):
     text = text.strip()
     return text.splitlines()[0] if text else ""
