@@ -245,3 +245,23 @@ def test_a_mode_measured_later_is_added_to_the_cell(tmp_path):
     assert asked == [("jit",), ("eager",)]
     (stored,) = load(str(tmp_path))
     assert {o.mode for o in stored.observations} == {"jit", "eager"} and set(stored.seconds) == {"jit", "eager"}
+
+
+def test_the_survey_workflow_is_valid_and_uploads_data_diff_and_heat_map():
+    import subprocess
+    import sys
+
+    from ruamel.yaml import YAML
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".github", "workflows",
+                        "survey.yml")
+    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           path], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = YAML(typ="safe").load(open(path))
+    assert doc["permissions"] == {"contents": "read"} and "schedule" in doc["on"]
+    steps = doc["jobs"]["survey"]["steps"]
+    runs = "".join(s.get("run", "") for s in steps)
+    assert "repro survey" in runs and "--heatmap" in runs and "GITHUB_STEP_SUMMARY" in runs
+    upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact"))
+    assert "repro/_data/observations/" in upload["with"]["path"] and upload["if"] == "${{ always() }}"

@@ -9,7 +9,7 @@ import dataclasses
 from typing import Optional
 
 from .._catalogue import SCENARIOS, UsageError
-from .._expectations import expected_for
+from .._expectations import Expectation, expectation_for
 from .._outcome import Outcome, classify
 from .._results import as_expected
 from .._versions import PACKAGES
@@ -36,6 +36,7 @@ class Report:
     scenario: Optional[str] = None
     mode: Optional[str] = None
     summary: str = ""
+    expected_from: str = ""  # where the expectation comes from: measured in a cell, inferred, or why none
 
     @property
     def trimmed_output(self):
@@ -56,6 +57,7 @@ class Report:
             "signature": self.outcome.signature(),
             "expected": None if self.expected is None else dataclasses.asdict(self.expected),
             "expected_description": "UNKNOWN" if self.expected is None else self.expected.describe(),
+            "expected_from": self.expected_from,
             "verdict": self.verdict,
             "as_expected": as_expected(self.verdict),
             "environment": self.env,
@@ -88,10 +90,13 @@ def render_report(script_text, *, scenario=None, mode=None, contents=None, summa
     versions = _versions_of(env)
     outcome = outcome_from_run(run, script_text, scenario=scenario, mode=mode, versions=versions,
                                contents=contents or {})
-    expected = expected_for(scenario, mode, versions, contents or {}) if scenario and mode else None
+    expectation = (expectation_for(scenario, mode, versions, contents or {}) if scenario and mode
+                   else Expectation(None, why="no scenario given: nothing to compare with"))
+    expected = expectation.expected
     verdict = str(classify(expected, outcome)) if outcome.status != "ran" else "UNKNOWN"
     return Report(title=make_title(outcome, scenario, env), script=script_text, run=run, outcome=outcome,
-                  expected=expected, verdict=verdict, env=env, scenario=scenario, mode=mode, summary=summary)
+                  expected=expected, verdict=verdict, env=env, scenario=scenario, mode=mode, summary=summary,
+                  expected_from=expectation.describe_source())
 
 
 def scenario_report(scenario, mode="eager", *, python=None, timeout=300):

@@ -104,7 +104,7 @@ def render_markdown(report):
             fence(full or "(no output)"), "", "</details>", ""]
     out += ["## Expected vs actual", "",
             "| | |", "|---|---|",
-            f"| Expected (repro's measured table for these versions) | {_cell(_expected_text(report.expected))} |",
+            f"| Expected (repro's survey data: {_cell(report.expected_from)}) | {_cell(_expected_text(report.expected))} |",
             f"| Actual | {_cell(_observed(o))} |",
             f"| Verdict | **{report.verdict}**: {_cell(Verdict(report.verdict).meaning)} |", ""]
     if o.status == "error" and o.message:
