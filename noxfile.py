@@ -16,6 +16,8 @@
     nox -s matrix                      aggregate results/cells/*.json into results/matrix.{md,json}
     nox -s bisect -- --package jax --good 0.4.30 --bad 0.4.35 --scenario no_params
                                        `repro bisect` (builds its own envs per probed version)
+    nox -s survey [-- --new]           `repro survey`: every release into repro/_data/observations/
+    nox -s properties                  the property tests in every default cell (ci Hypothesis profile)
 
 Sessions run with python=False: a cell's env is built by repro._cells.prepare_env
 (repro._envs: uv, bytecode written lazily on first import, interpreters from pyenv or PATH),
@@ -135,3 +137,20 @@ def bisect(session):
     if not session.posargs:
         session.error("usage: nox -s bisect -- --package jax --good 0.4.30 --bad 0.4.35 --scenario no_params")
     session.run(sys.executable, "-m", "repro", "bisect", *session.posargs, external=True)
+
+
+@nox.session(python=False)
+def survey(session):
+    """`python -m repro survey` with the arguments after --; it builds its own env per cell."""
+    session.run(sys.executable, "-m", "repro", "survey", *session.posargs, external=True)
+
+
+@nox.session(python=False)
+@nox.parametrize("cell", _params("default", session_tags=["properties"]))
+def properties(session, cell):
+    """The property tests in a default cell (their expectations come from the survey's data)."""
+    prepared = prepare_env(cell, log=session.log)
+    if prepared.status != "ok":
+        _stop(session, prepared.status, cell, prepared.reason)
+    session.run(prepared.python, "-m", "pytest", "tests/test_properties.py", *session.posargs,
+                env={"REPRO_CELL": cell.id})

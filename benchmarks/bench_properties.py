@@ -55,9 +55,10 @@ with Workers(count) as pool:
     start = time.perf_counter()
     work()
     elapsed = time.perf_counter() - start
-    flags = pool.xla_flags
+    flags, peak, recycled = pool.xla_flags, pool.peak_rss, pool.recycled
 print(json.dumps({"examples": len(statuses), "seconds": elapsed, "per_scenario": seconds,
-                  "workers": count, "statuses": statuses, "xla_flags": flags}))
+                  "workers": count, "statuses": statuses, "xla_flags": flags, "peak_rss": peak,
+                  "recycled": recycled}))
 """
 
 
@@ -121,7 +122,8 @@ def main():
         rates[label] = 60 * r["examples"] / r["seconds"]
         busy = sum(r["per_scenario"].values()) / (r["seconds"] * r["workers"])
         print(f"{label:11}  {r['workers']} worker(s)  {r['examples']} examples in {r['seconds']:.1f} s"
-              f"  = {rates[label]:.1f} examples/min  (workers busy {100 * busy:.0f}%)")
+              f"  = {rates[label]:.1f} examples/min  (workers busy {100 * busy:.0f}%; peak worker resident "
+              f"memory {r.get('peak_rss', 0) / 2**30:.1f} GB, {r.get('recycled', 0)} workers recycled)")
     ratios = [(f"{args.workers} workers / 1 worker (cold)", "cold", "1 worker"), ("warm / cold", "warm", "cold"),
               ("fast-compile flags / default XLA (cold)", "cold", "default XLA")]
     shown = [f"{text} = {rates[a] / rates[b]:.2f}x" for text, a, b in ratios if a in rates and b in rates]

@@ -132,7 +132,49 @@ def cmd_matrix(argv):
     return EXIT_OK if matrix["all_as_expected"] else EXIT_NOT_AS_EXPECTED
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "bisect": cmd_bisect, "diff": cmd_diff, "matrix": cmd_matrix}
+def cmd_survey(argv):
+    """`survey`: measure every release into repro/_data/observations/ (repro/_survey.py)."""
+    from . import _survey
+    from ._observations import DATA_DIR
+
+    opts = _options.survey_options(argv)
+    directory = opts.data or DATA_DIR
+    if opts.heatmap:
+        from ._heatmap import write_heatmap
+
+        for path in write_heatmap(directory):
+            _stderr(f"wrote {path}")
+        return EXIT_OK
+    planned = _survey.plan(series=opts.series)
+    if opts.only:
+        unknown = sorted(set(opts.only) - {c.key for c in planned})
+        if unknown:
+            raise UsageError(f"--only {unknown[0]}: not a planned cell (see --dry-run)")
+        planned = [c for c in planned if c.key in opts.only]
+    if opts.new:
+        planned = _survey.pending(planned, directory, modes=opts.modes)
+    if opts.dry_run:
+        todo = {c.key for c in _survey.pending(planned, directory, force=opts.force, modes=opts.modes)}
+        for cell in planned:
+            print(f"{'pending ' if cell.key in todo else 'measured'} {cell.key:24} python {cell.python}  "
+                  f"{' '.join(cell.requirements)}" + (f"  (as of {cell.exclude_newer[:10]})" if cell.exclude_newer else ""))
+        return EXIT_OK
+    command = f"{SCRIPT} survey " + " ".join(argv)
+    run = _survey.survey(planned, directory=directory, modes=opts.modes, force=opts.force, keep_envs=opts.keep_envs,
+                         timeout=opts.timeout, command=command.strip(), log=_stderr)
+    changes = {key: _survey.changes_against_previous(key, directory) for key in run.measured} if opts.new else {}
+    if opts.json:
+        print(json.dumps({"measured": run.measured, "skipped": run.skipped, "seconds": round(run.seconds, 1),
+                          "changes": {k: {"previous": p, "changed": c} for k, (p, c) in changes.items()}}, indent=2))
+    else:
+        print(f"{len(run.measured)} cells measured, {len(run.skipped)} already in the data, {run.seconds:.0f} s")
+        for key, (previous, changed) in changes.items():
+            print(_survey.render_changes(key, previous, changed))
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "report": cmd_report, "bisect": cmd_bisect, "diff": cmd_diff, "matrix": cmd_matrix,
+            "survey": cmd_survey}
 
 
 def render_help():

@@ -17,13 +17,15 @@ EXIT_INTERRUPTED = 130
 EXIT_MEANINGS = {
     EXIT_OK: {"run": "every verdict as expected", "report": "the report was written (whatever it found)",
               "bisect": "first changed version found (--every: some change)", "diff": "no pair differs",
-              "matrix": "every verdict as expected"},
+              "matrix": "every verdict as expected",
+              "survey": "the cells ran and their observations were written (unbuildable cells recorded as such)"},
     EXIT_NOT_AS_EXPECTED: {"run": "a verdict not as expected (CRASH, TIMEOUT, UNKNOWN included)",
                            "bisect": "no change", "diff": "some pairs differ", "matrix": "a verdict not as expected"},
     EXIT_USAGE: {"*": "bad input: one line on stderr, nothing run"},
     EXIT_AMBIGUOUS: {"bisect": "ambiguous: skipped versions separate the change"},
     EXIT_UNPROBEABLE: {"bisect": "an end cannot be installed or imported", "diff": "a side cannot be built"},
-    EXIT_INDEX_UNREACHABLE: {"bisect": "the package index cannot be reached", "diff": "the package index cannot be reached"},
+    EXIT_INDEX_UNREACHABLE: {"bisect": "the package index cannot be reached", "diff": "the package index cannot be reached",
+                             "survey": "the package index cannot be reached (it picks the cells)"},
     EXIT_INTERRUPTED: {"*": "interrupted (Ctrl-C)"},
 }
 

@@ -360,9 +360,10 @@ class Workers:
             self.recycled += 1
 
     def run(self, jobs, budget=None):
-        """Outcomes of (source, scenario, mode) jobs, in order. `budget`: a dict of
-        repro._catalogue.Budget fields for these jobs (default: the Budget defaults)."""
-        jobs = [(*job, budget) for job in jobs]
+        """Outcomes of (source, scenario, mode[, budget]) jobs, in order. A budget is a dict of
+        repro._catalogue.Budget fields; `budget` is the one for jobs that carry none (default:
+        the Budget defaults)."""
+        jobs = [(*job[:3], job[3] if len(job) > 3 else budget) for job in jobs]
         todo = queue.SimpleQueue()
         for index in sorted(range(len(jobs)), key=lambda i: -self._expected_seconds(jobs[i][1:3])):
             todo.put(index)

@@ -33,6 +33,7 @@ COMMANDS = {
               "differs from the good end's",
     "diff": "run every scenario under two version sets and print the pairs that differ",
     "matrix": "collect the matrix cells' results into results/matrix.{md,json} and a glyph heat map",
+    "survey": "measure every JAX, Optax and Equinox release into repro/_data/observations/ (the expectations' data)",
 }
 DEFAULT_COMMAND = "run"
 
@@ -416,3 +417,49 @@ def matrix_options(argv):
     if args.json and args.heatmap:
         raise UsageError("--json and --heatmap: choose one")
     return MatrixOptions(args.results, args.json, args.quiet, args.heatmap)
+
+
+# --- repro survey ------------------------------------------------------------------------------
+
+SURVEY_SERIES = ("jax", "optax", "equinox", "matrix")
+
+
+@dataclasses.dataclass(frozen=True)
+class SurveyOptions:
+    series: tuple = SURVEY_SERIES
+    only: tuple = ()  # cell keys; empty: every planned cell
+    modes: tuple = MODES
+    new: bool = False  # only releases not in the data yet, then what changed
+    force: bool = False  # measure again cells already in the data
+    keep_envs: bool = False
+    dry_run: bool = False  # print the plan, measure nothing
+    data: Optional[str] = None  # observation folder (default: the package's own)
+    timeout: float = 600.0
+    heatmap: bool = False  # (re)draw the heat map from the data, measure nothing
+    json: bool = False
+
+
+def survey_options(argv):
+    p = Parser(prog=_prog("survey"), description=_description(
+        "survey", "Cells are picked from the package index; the expectations are derived from the files."))
+    p.add_argument("--series", action="append", default=[], choices=SURVEY_SERIES,
+                   help="which cells (repeatable; default all): one per jax, optax or equinox release, or the "
+                        "default matrix cells")
+    p.add_argument("--only", action="append", default=[], metavar="CELL", help="just this cell (e.g. jax-0.6.2)")
+    p.add_argument("--mode", action="append", default=[], choices=MODES, help="eager or jit (default both)")
+    p.add_argument("--new", action="store_true",
+                   help="only releases not in the data yet; print what changed against the release before")
+    p.add_argument("--force", action="store_true", help="measure cells already in the data again")
+    p.add_argument("--keep-envs", action="store_true", help="keep each cell's env (.repro-cache/survey/)")
+    p.add_argument("--dry-run", action="store_true", help="print the planned cells and what is pending")
+    p.add_argument("--data", metavar="DIR", help="observation folder (default: repro/_data/observations)")
+    p.add_argument("--timeout", type=float, default=SurveyOptions.timeout, help="seconds per scenario")
+    p.add_argument("--heatmap", action="store_true", help="only draw docs/survey.{svg,html} from the data")
+    p.add_argument("--json", action="store_true", help="print the run's summary as JSON")
+    args = p.parse_args(list(argv))
+    _positive(args.timeout, "--timeout")
+    if args.data and not os.path.isdir(args.data):
+        raise UsageError(f"--data {args.data}: not a directory")
+    return SurveyOptions(tuple(dict.fromkeys(args.series)) or SURVEY_SERIES, tuple(args.only),
+                         tuple(check_modes(args.mode)), args.new, args.force, args.keep_envs, args.dry_run,
+                         args.data, args.timeout, args.heatmap, args.json)

@@ -224,6 +224,8 @@ def classify(expected, outcome):
         return next((v for v in verdicts if v in AS_EXPECTED), verdicts[0])
     if outcome.status == "wrong_result":
         return Verdict.REPRODUCED if expected.family == "wrong_result" else Verdict.WRONG_RESULT
+    if expected.family == "not_converged" and not expected.converges and outcome.status == "not_converged":
+        return Verdict.REPRODUCED  # measured not to converge (it agrees with the reference, but is too slow)
     works = outcome.status == "converged" or (outcome.status == "not_converged" and outcome.agrees())
     if expected.converges:
         reached = outcome.status == "converged" or not expected.optimum

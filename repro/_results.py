@@ -12,7 +12,7 @@ and any other verdict is what the source changes (FIXED-UPSTREAM: an expected fa
 import dataclasses
 
 from ._errors import IndexUnreachable, UsageError
-from ._expectations import expected_for
+from ._expectations import expectation_for
 from ._index import base_release
 from ._isolate import run_many
 from ._outcome import AS_EXPECTED, Verdict, classify
@@ -43,16 +43,19 @@ def base_releases(versions):
 
 
 def judge(outcome):
-    """A result row: the outcome plus what was expected and the verdict (for a source build:
-    against its base release's expectations, named in `base`)."""
+    """A result row: the outcome plus what was expected (and where that comes from: measured,
+    inferred, or why there is nothing) and the verdict. A source build is judged against its
+    base release's expectations, named in `base`."""
     bases = base_releases(outcome.versions or {})
     versions = {**(outcome.versions or {}), **{k: v for k, v in bases.items() if v}}
-    expected = expected_for(outcome.scenario, outcome.mode, versions, outcome.contents)
+    expectation = expectation_for(outcome.scenario, outcome.mode, versions, outcome.contents)
+    expected = expectation.expected
     verdict = classify(expected, outcome)
     row = {
         "scenario": outcome.scenario,
         "mode": outcome.mode,
-        "expected": expected.describe() if expected else "unknown (not measured for these versions)",
+        "expected": expected.describe() if expected else f"unknown ({expectation.describe_source()})",
+        "expected_from": expectation.describe_source(),
         "observed": outcome.observed(),
         "verdict": str(verdict),
         "signature": outcome.signature(),

@@ -11,6 +11,7 @@ from .._outcome import AS_EXPECTED, Verdict
 from .._results import judge, render_table, summarise
 from .._versions import installed_versions
 from .._catalogue import Budget
+from ._run import clear_caches as clear_run_caches
 from ._run import run_scenario
 
 
@@ -58,7 +59,7 @@ _DEFAULT = Budget()
 
 
 def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps=_DEFAULT.max_steps,
-          loss_tol=_DEFAULT.loss_tol, grad_tol=_DEFAULT.grad_tol):
+          loss_tol=_DEFAULT.loss_tol, grad_tol=_DEFAULT.grad_tol, keep_compiled=False):
     """Run the scenario catalogue on `model` with scalar `loss_fn(model)` and judge each outcome.
 
     Tells whether this model breaks `optax.lbfgs()` unfiltered, as measured for the installed
@@ -69,13 +70,31 @@ def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps
     as information: a working pattern may need more steps on a hard problem.
     Runs in this process (a user's module and closure cannot be shipped to a child), so a
     hard crash here ends the caller; the CLI isolates its own scenarios instead.
+
+    What it compiled is freed when it returns (`jax.clear_caches()`, which also drops the
+    caller's own compiled functions: they compile again on next use), so checking many models
+    in one process keeps memory flat (measured: benchmarks/bench_check_memory.py);
+    `keep_compiled=True` keeps everything.
     """
     validate(model, loss_fn)
     names = check_scenarios(list(scenarios or []), allow_self_tests=False)
     budget = Budget(max_steps=max_steps, loss_tol=loss_tol, grad_tol=grad_tol)
-    rows = [
-        judge(run_scenario(name, mode, model, loss_fn, optimum=optimum, budget=budget))
-        for name in names
-        for mode in check_modes(list(modes or []))
-    ]
+    try:
+        rows = [
+            judge(run_scenario(name, mode, model, loss_fn, optimum=optimum, budget=budget))
+            for name in names
+            for mode in check_modes(list(modes or []))
+        ]
+    finally:
+        if not keep_compiled:
+            free_compiled()
     return CheckReport(versions=installed_versions(), results=rows)
+
+
+def free_compiled():
+    """Drop what checks compiled: the cached references and content flags (they hold the
+    user's module), and JAX's compiled programs. Measured in the floor cell: each realistic
+    model checked left 0.15-0.3 GB behind until `jax.clear_caches()`; clearing repro's own
+    caches alone released nothing measurable."""
+    clear_run_caches()
+    jax.clear_caches()

@@ -18,6 +18,7 @@ REPRO_ORACLE=0 skips the flat-vector reference comparison (`repro._jax._oracle`)
 benchmarks use it, to measure what the oracle costs.
 """
 
+import collections
 import ctypes
 import json
 import os
@@ -35,6 +36,9 @@ def _self_test(name):
         ctypes.string_at(0)  # segfault
     if name == "_hang":
         time.sleep(3600)
+
+
+_CASES_KEPT = 24  # a survey cell interleaves the jobs of its 17 modules
 
 
 def _oracle():
@@ -85,30 +89,36 @@ def check_problem(path):
 def serve(lines):
     import jax
 
-    from ._run import build_case, run_scenario
+    from ._run import load_case, run_scenario
 
     jax.devices()  # start the backend now: XLA reads (and may reject) XLA_FLAGS here
     sys.stdout.write(f"{RESULT_MARKER} {{}}\n")  # ready: JAX is imported and its backend up
     sys.stdout.flush()
-    built = {}  # the last case's source -> (model, loss, optimum): one build per case
+    # The last few cases' sources -> their namespaces (model, loss, optimum...): one build per
+    # case, and the same model object each time, so the flat-vector references computed for it
+    # (cached by model identity) serve every scenario and mode of the case.
+    built = collections.OrderedDict()
     for line in lines:
         job = json.loads(line)
         name, mode, source = job["scenario"], job["mode"], job["source"]
         _self_test(name)
         if source not in built:
-            built.clear()
             try:
-                built[source] = build_case(source)
+                built[source] = load_case(source)
             except Exception as error:  # a case that does not build is its own finding
                 built[source] = error
+            while len(built) > _CASES_KEPT:
+                built.popitem(last=False)
+        built.move_to_end(source)
         if isinstance(built[source], Exception):
             error = built[source]
             _report(Outcome(name, mode, "error", exc_type=type(error).__name__, message=str(error)[:500],
                             phase="build"))
             continue
-        model, loss, optimum = built[source]
+        case = built[source]
         budget = Budget(**job.get("budget") or {})
-        _report(run_scenario(name, mode, model, loss, optimum=optimum, budget=budget, oracle=_oracle()))
+        _report(run_scenario(name, mode, case["model"], case["loss"], optimum=case.get("optimum"), budget=budget,
+                             problem=case.get("problem"), oracle=_oracle()))
 
 
 if __name__ == "__main__":

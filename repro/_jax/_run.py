@@ -44,7 +44,7 @@ def _kind(array):
     return "low_precision" if array.dtype in (jnp.float16, jnp.bfloat16) else "float"
 
 
-_last_contents = [None]  # (model, loss, problem, contents): several scenarios ask in a row
+_contents = collections.OrderedDict()  # id(model) -> (model, loss, problem, contents), the last few
 
 
 def contents(model, problem=None, loss=None):
@@ -52,9 +52,9 @@ def contents(model, problem=None, loss=None):
     them?), the kind of the first array leaf, whether `loss` returns float16/bfloat16, what it
     makes of the module without its non-array leaves (`loss_of_filtered`), and which built-in
     problem it is."""
-    last = _last_contents[0]
-    if last is not None and last[0] is model and last[1] is loss and last[2] == problem:
-        return dict(last[3])
+    known = _contents.get(id(model))
+    if known is not None and known[0] is model and known[1] is loss and known[2] == problem:
+        return dict(known[3])
     leaves = jax.tree_util.tree_leaves(model)
     arrays = [leaf for leaf in leaves if eqx.is_array(leaf)]
     non_array = len(arrays) < len(leaves)
@@ -69,7 +69,9 @@ def contents(model, problem=None, loss=None):
         "first_array": _kind(arrays[0]) if arrays else None,
         "problem": problem,
     }
-    _last_contents[0] = (model, loss, problem, found)
+    _contents[id(model)] = (model, loss, problem, found)
+    while len(_contents) > 24:
+        _contents.popitem(last=False)
     return dict(found)
 
 
@@ -84,6 +86,12 @@ def build_case(source):
     """Execute standalone case source (a generated module); return (model, loss, optimum)."""
     namespace = execute_source(source)
     return namespace["model"], namespace["loss"], namespace["optimum"]
+
+
+def load_case(source):
+    """Execute case source; its namespace: `model`, `loss`, `optimum` and, for a built-in
+    problem, `problem` (e.g. "mlp", which selects the problem's own expectation rows)."""
+    return execute_source(source)
 
 
 @contextlib.contextmanager
@@ -188,10 +196,16 @@ def reference_for(name, model, loss, *, shadow=False):
     found = _references.get(key)
     if found is None or found.model is not model or found.loss is not loss:
         found = _references[key] = Reference(model, loss, jit=True, linesearch=linesearch, shadow=shadow)
-        while len(_references) > 6:
+        while len(_references) > 96:  # up to 24 cases x (zoom, no line search, their shadows)
             _references.popitem(last=False)
     _references.move_to_end(key)
     return found
+
+
+def clear_caches():
+    """Forget the cached references and content flags (and the modules they hold)."""
+    _references.clear()
+    _contents.clear()
 
 
 def _first_line(text):

@@ -11,7 +11,7 @@ import time
 from typing import Optional
 
 from .._catalogue import SCENARIOS, UsageError
-from .._expectations import expected_for
+from .._expectations import Expectation, expectation_for
 from .._options import problem_defines_optimum
 from .._outcome import Outcome, classify
 from .._progress import Progress
@@ -42,6 +42,7 @@ class Report:
     summary: str = ""
     problem: Optional[str] = None  # the problem file's name, when the module came from one
     base: dict = dataclasses.field(default_factory=dict)  # source builds: name -> the base release judged by
+    expected_from: str = ""  # where the expectation comes from: measured in a cell, inferred, or why none
 
     @property
     def trimmed_output(self):
@@ -62,6 +63,7 @@ class Report:
             "signature": self.outcome.signature(),
             "expected": None if self.expected is None else dataclasses.asdict(self.expected),
             "expected_description": "UNKNOWN" if self.expected is None else self.expected.describe(),
+            "expected_from": self.expected_from,
             "verdict": self.verdict,
             "as_expected": as_expected(self.verdict),
             "environment": self.env,
@@ -101,13 +103,16 @@ def render_report(script_text, *, scenario=None, mode=None, contents=None, summa
                                contents=contents or {})
     bases = base_releases(versions)
     judged = {**versions, **{k: v for k, v in bases.items() if v}}
-    expected = expected_for(scenario, mode, judged, contents or {}) if scenario and mode else None
+    expectation = (expectation_for(scenario, mode, judged, contents or {}) if scenario and mode
+                   else Expectation(None, why="no scenario given: nothing to compare with"))
+    expected = expectation.expected
     verdict = str(classify(expected, outcome)) if outcome.status != "ran" else "UNKNOWN"
     what = outcome.status if outcome.status == "ran" else outcome.signature()
     progress.done(f"{SCRIPT_NAME}" + (f" {scenario} {mode}" if scenario else "") + f": {what}, {verdict}", run.seconds)
     return Report(title=make_title(outcome, scenario, env), script=script_text, run=run, outcome=outcome,
                   expected=expected, verdict=verdict, env=env, scenario=scenario, mode=mode, summary=summary,
-                  problem=problem and os.path.basename(problem), base=bases)
+                  problem=problem and os.path.basename(problem), base=bases,
+                  expected_from=expectation.describe_source())
 
 
 def scenario_report(scenario, mode="eager", *, python=None, timeout=300, problem=None, contents=None, progress=None):

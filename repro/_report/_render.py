@@ -75,11 +75,12 @@ def _expected_text(expected):
 
 def _expected_label(report):
     """Whose expectations the Expected row shows: these versions', or a source build's base release."""
+    source = _cell(report.expected_from or "")
     if not report.base:
-        return "Expected (repro's measured table for these versions)"
+        return f"Expected (repro's survey data: {source})"
     bases = ", ".join(f"{name} {base or '(unknown)'}" for name, base in report.base.items())
-    return (f"Expected (repro's measured table for the base release of the source build: {bases}; "
-            "a hint, not a measurement)")
+    return (f"Expected (repro's survey data for the base release of the source build: {bases}; "
+            f"a hint, not a measurement: {source})")
 
 
 def render_markdown(report):

@@ -1,0 +1,119 @@
+"""The survey's observations, as data: one JSON file per surveyed cell. No JAX.
+
+`repro survey` writes `repro/_data/observations/<cell>.json`; the expectations table
+(`repro/_expectations.py`) is derived from these files and nothing else. A file holds where
+and how it was measured (date, command, Python, every installed package), the content flags
+of each corpus module as that env computed them, and one compact observation per (module,
+scenario, mode): its status and failure signature, iterations, and how it compared with the
+flat-vector reference.
+"""
+
+import dataclasses
+import glob
+import json
+import os
+from typing import Optional
+
+from ._outcome import Outcome
+
+SCHEMA = 1
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data", "observations")
+TRACKED = ("jax", "jaxlib", "optax", "equinox")
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """What one corpus module did in one scenario and mode, in one cell."""
+
+    module: str
+    scenario: str
+    mode: str
+    status: str  # converged | not_converged | wrong_result | error | crash | timeout
+    exc_type: Optional[str] = None
+    family: Optional[str] = None
+    phase: Optional[str] = None
+    library: Optional[str] = None
+    message: Optional[str] = None  # first line, shortened
+    iterations: Optional[int] = None
+    agrees: Optional[bool] = None  # finished and matched the flat-vector reference
+    departed_at: Optional[int] = None
+    seconds: Optional[float] = None
+
+    @classmethod
+    def of(cls, module, outcome: Outcome):
+        ref = outcome.reference or {}
+        return cls(module, outcome.scenario, outcome.mode, outcome.status, outcome.exc_type, outcome.family,
+                   outcome.phase, outcome.library, (outcome.message or "")[:160] or None, outcome.iterations,
+                   outcome.agrees() if outcome.status in ("converged", "not_converged") else None,
+                   ref.get("departed_at"), outcome.seconds)
+
+    def signature(self):
+        """As Outcome.signature(): what identifies the outcome across runs."""
+        if self.status in ("converged", "not_converged"):
+            return self.status + ("" if self.agrees is not False else "?")
+        if self.status in ("wrong_result", "crash", "timeout"):
+            return self.status
+        return f"{self.exc_type}:{self.family}@{self.phase}[{self.library}]"
+
+    def to_dict(self):
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
+
+
+@dataclasses.dataclass
+class CellObservations:
+    """Everything one surveyed cell measured (one file)."""
+
+    key: str  # e.g. jax-0.4.30, optax-0.2.5, equinox-0.12.2, matrix-floor-py311
+    series: str  # jax | optax | equinox | matrix
+    python: str  # the requested Python (3.11)
+    requirements: list  # as given to the installer
+    exclude_newer: Optional[str] = None  # the date the env was resolved as of (None: today)
+    plan: str = ""  # the planned inputs (repro._survey.PlannedCell.plan_key): same plan, same cell
+    status: str = "ok"  # ok | unresolvable | import-failed | skipped
+    reason: str = ""
+    installed: dict = dataclasses.field(default_factory=dict)  # every installed distribution -> version
+    python_version: Optional[str] = None  # the interpreter's full version
+    contents: dict = dataclasses.field(default_factory=dict)  # module -> content flags
+    observations: list = dataclasses.field(default_factory=list)  # Observation
+    measured: Optional[str] = None  # UTC date and time
+    command: Optional[str] = None
+    seconds: dict = dataclasses.field(default_factory=dict)  # build / jit / eager wall seconds
+    attempts: list = dataclasses.field(default_factory=list)  # earlier installs that failed, with why
+    schema: int = SCHEMA
+
+    @property
+    def versions(self):
+        """The tracked packages as installed (what expectations are keyed by)."""
+        return {name: self.installed.get(name) for name in TRACKED}
+
+    def to_dict(self):
+        data = dataclasses.asdict(self)
+        data["observations"] = [o.to_dict() for o in self.observations]
+        return data
+
+    @classmethod
+    def from_dict(cls, data):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        cell = cls(**{k: v for k, v in data.items() if k in fields})
+        cell.observations = [Observation.from_dict(o) for o in data.get("observations", [])]
+        return cell
+
+
+def path_of(key, directory=DATA_DIR):
+    return os.path.join(directory, f"{key}.json")
+
+
+def load(directory=DATA_DIR):
+    """Every cell file in `directory` (sorted by key); unreadable files are skipped."""
+    cells = []
+    for path in sorted(glob.glob(os.path.join(directory, "*.json"))):
+        try:
+            with open(path, encoding="utf-8") as f:
+                cells.append(CellObservations.from_dict(json.load(f)))
+        except (OSError, ValueError, TypeError):
+            continue
+    return cells

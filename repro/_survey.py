@@ -1,0 +1,287 @@
+"""`repro survey`: measure every release into data. No JAX here.
+
+The cells come from the package index, not from a hand-written list:
+- one per JAX release from 0.4.30, on the oldest Python it supports of 3.11/3.12 that this
+  project tests, with the newest Optax and Equinox the installer resolves for it (and, if
+  that env cannot import, the ones released within 30 days of that JAX: `attempts` says so);
+- one per Optax release from 0.2.3 and one per Equinox release from 0.11.4, each with the
+  other packages as they were the day it was released (`uv --exclude-newer`);
+- the default matrix cells, with their exact pins, so every default cell is measured exactly.
+
+Each cell builds its env (uv), runs the built-in problem and the fixed corpus
+(`repro/_corpus.py: SURVEY`) through every scenario, jit then eager, in `Workers`, and
+writes `repro/_data/observations/<cell>.json` atomically. A cell already measured with the
+same plan is skipped, so an interrupted survey resumes where it stopped; a cell that cannot
+be installed or imported is written with its reason. `--new` measures only releases that are
+not in the data yet and prints what changed against the release before.
+"""
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from typing import Callable, Optional
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from . import _envs, _index
+from ._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
+from ._corpus import SURVEY
+from ._files import write_json_atomic
+from ._isolate import Workers, jax_cache_env
+from ._matrix import CELLS
+from ._observations import DATA_DIR, CellObservations, Observation, load, path_of
+
+FLOORS = {"jax": "0.4.30", "optax": "0.2.3", "equinox": "0.11.4"}  # lbfgs since optax 0.2.3
+PYTHONS = ("3.11", "3.12")  # the oldest that a release supports is the one it is surveyed on
+ENV_ROOT = os.path.join(_envs.ROOT, ".repro-cache", "survey")
+_INSTALLED_CODE = ("import json, platform; from importlib import metadata; print(json.dumps({'python': "
+                   "platform.python_version(), 'installed': {d.metadata['Name'].lower(): d.version "
+                   "for d in metadata.distributions()}}))")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedCell:
+    key: str
+    series: str
+    python: str
+    requirements: tuple
+    exclude_newer: Optional[str] = None
+    fallback_exclude_newer: Optional[str] = None  # when the newest resolution cannot import
+
+    def plan_key(self):
+        """Everything a cell's measurement depends on but the code: a new corpus measures again."""
+        return json.dumps([self.python, list(self.requirements), self.exclude_newer, corpus_digest()])
+
+
+def corpus_digest():
+    """A short digest of the corpus and the scenario list."""
+    text = json.dumps([sorted((k, e.source) for k, e in SURVEY.items()), list(SCENARIOS)])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _day_after(uploaded, days=1):
+    day = datetime.date.fromisoformat(uploaded[:10]) + datetime.timedelta(days=days)
+    return f"{day.isoformat()}T00:00:00Z"
+
+
+def _python_for(release_json, version):
+    """The oldest of PYTHONS that the release's files say they support."""
+    files = release_json.get("releases", {}).get(version, [])
+    specs = {f.get("requires_python") or "" for f in files}
+    for python in PYTHONS:
+        if all(not spec or Version(python + ".99") in SpecifierSet(spec) for spec in specs):
+            return python
+    return None
+
+
+def plan(index=_index, series=("jax", "optax", "equinox", "matrix")):
+    """The survey's cells, from the package index (and the matrix table)."""
+    floors = {name: f"{name}>={version}" for name, version in FLOORS.items()}
+    # The other packages "as they were" may not predate the floors: optax 0.2.3 came out after
+    # equinox 0.11.4, and an optax without lbfgs would measure nothing.
+    floor_day = _day_after(max(r.uploaded for name, v in FLOORS.items() for r in index.releases(name)
+                               if r.version == v))
+    cells = []
+    if "matrix" in series:  # first: every default cell measured exactly, even if the survey is cut short
+        for cell in CELLS:
+            if "default" in cell.tags:
+                cells.append(PlannedCell(f"matrix-{cell.id}", "matrix", cell.python, tuple(cell.requirements())))
+    if "jax" in series:
+        jax_json, releases = index.fetch_json("jax"), _after_floor(index, "jax")
+        for i, release in enumerate(releases):
+            python = _python_for(jax_json, release.version)
+            if python is None:
+                continue
+            jaxlib = index.jaxlib_for(release.version)
+            later = releases[i + 1].uploaded if i + 1 < len(releases) else None
+            cells.append(PlannedCell(f"jax-{release.version}", "jax", python,
+                                     (f"jax=={release.version}", f"jaxlib=={jaxlib}", floors["optax"], floors["equinox"]),
+                                     fallback_exclude_newer=_day_after(later or release.uploaded, 0 if later else 30)))
+    for name in ("optax", "equinox"):
+        if name in series:
+            others = [floors[p] for p in ("jax", "optax", "equinox") if p != name] + ["jaxlib"]
+            for release in _after_floor(index, name):
+                cells.append(PlannedCell(f"{name}-{release.version}", name, "3.11",
+                                         (f"{name}=={release.version}", *others),
+                                         max(_day_after(release.uploaded), floor_day)))
+    return cells
+
+
+def _after_floor(index, name):
+    return [r for r in index.releases(name) if r.parsed >= Version(FLOORS[name])]
+
+
+# --------------------------------------------------------------------------- running one cell
+
+def corpus_jobs(mode):
+    """[(module, (source, scenario, mode, budget))] for the built-in problem and every corpus
+    module: the built-in problem with the full budget (it must converge), the others with
+    GENERATED_BUDGETS (they are judged by the oracle)."""
+    return [(module, (entry.source, scenario, mode, {} if module == "builtin" else GENERATED_BUDGETS[mode]))
+            for module, entry in SURVEY.items() for scenario in SCENARIOS]
+
+
+def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, timeout=600, log=print,
+                 command="repro survey", workers=None):
+    """Build the cell's env, run the corpus there, return its CellObservations (never raises
+    for a cell-level failure: an unresolvable or unimportable env is recorded as such)."""
+    cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
+                            planned.exclude_newer, plan=planned.plan_key(), command=command, measured=_now())
+    interpreter = _envs.find_interpreter(planned.python)
+    if interpreter is None:
+        cell.status, cell.reason = "skipped", f"no Python {planned.python} interpreter on this machine"
+        return cell
+    path = os.path.join(env_root, planned.key)
+    python = _build(cell, planned, interpreter, path, log)
+    if python is None:
+        return cell
+    try:
+        _record_installed(cell, python)
+        _run_corpus(cell, python, modes, timeout, workers)
+    finally:
+        if not keep_env:
+            shutil.rmtree(path, ignore_errors=True)
+    return cell
+
+
+def _build(cell, planned, interpreter, path, log):
+    """The env's python, trying the fallback date if the newest resolution cannot import."""
+    tries = [planned.exclude_newer] + ([planned.fallback_exclude_newer] if planned.fallback_exclude_newer else [])
+    for exclude_newer in tries:
+        start = time.perf_counter()
+        built = _envs.build_env(path, interpreter, planned.requirements, extras=(), exclude_newer=exclude_newer)
+        cell.seconds["build"] = round(time.perf_counter() - start, 1)
+        failure = ("unresolvable", built.reason) if not built.ok else None
+        if failure is None:
+            error = _envs.import_error(built.python)
+            failure = ("import-failed", error) if error else None
+        if failure is None:
+            cell.exclude_newer = exclude_newer
+            return built.python
+        cell.attempts.append({"exclude_newer": exclude_newer, "status": failure[0], "reason": failure[1][-600:]})
+        log(f"{planned.key}: {failure[0]} (exclude-newer {exclude_newer}): {failure[1].splitlines()[-1][:200]}")
+        cell.status, cell.reason = failure
+    return None
+
+
+def _record_installed(cell, python):
+    proc = subprocess.run([python, "-c", _INSTALLED_CODE], capture_output=True, text=True, timeout=300)
+    data = json.loads(proc.stdout)
+    cell.python_version, cell.installed = data["python"], dict(sorted(data["installed"].items()))
+    cell.status, cell.reason = "ok", ""
+
+
+def _run_corpus(cell, python, modes, timeout, workers):
+    """Every module through every scenario, jit then eager, each mode timed."""
+    pool = workers or Workers(python=python, timeout=timeout, env=jax_cache_env(python))
+    try:
+        for mode in [m for m in ("jit", "eager") if m in modes]:
+            start = time.perf_counter()
+            jobs = corpus_jobs(mode)
+            for (module, _), outcome in zip(jobs, pool.run([job for _, job in jobs])):
+                cell.contents.setdefault(module, dict(outcome.contents or {}))
+                cell.observations.append(Observation.of(module, outcome))
+            cell.seconds[mode] = round(time.perf_counter() - start, 1)
+    finally:
+        if workers is None:
+            pool.close()
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- the whole survey
+
+@dataclasses.dataclass
+class SurveyRun:
+    planned: list
+    measured: list = dataclasses.field(default_factory=list)  # keys measured this run
+    skipped: list = dataclasses.field(default_factory=list)  # keys already in the data
+    seconds: float = 0.0
+
+
+def pending(planned, directory=DATA_DIR, *, force=False, modes=MODES):
+    """The planned cells not yet measured with the same plan in every one of `modes` (all of
+    them with `force`)."""
+    done = {c.key: c for c in load(directory)}
+    return [p for p in planned if force or p.key not in done or done[p.key].plan != p.plan_key()
+            or (done[p.key].status == "ok" and not set(modes) <= _modes_of(done[p.key]))]
+
+
+def _modes_of(cell):
+    return {o.mode for o in cell.observations}
+
+
+def _merge(earlier, measured):
+    """A cell measured in more modes: the earlier file's other modes are kept."""
+    if earlier is None or earlier.plan != measured.plan or measured.status != "ok" or earlier.status != "ok":
+        return measured
+    new_modes = _modes_of(measured)
+    measured.observations = [o for o in earlier.observations if o.mode not in new_modes] + measured.observations
+    measured.seconds = {**{k: v for k, v in earlier.seconds.items() if k not in new_modes}, **measured.seconds}
+    order = {name: i for i, name in enumerate(SURVEY)}
+    measured.observations.sort(key=lambda o: (o.mode, order.get(o.module, 99), list(SCENARIOS).index(o.scenario)))
+    return measured
+
+
+def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=False, timeout=600,
+           log=print, command="repro survey", measure: Callable = measure_cell):
+    """Measure every pending cell, writing each cell's file as soon as it is measured."""
+    os.makedirs(directory, exist_ok=True)
+    todo = pending(planned, directory, force=force, modes=modes)
+    earlier = {c.key: c for c in load(directory)}
+    run = SurveyRun(planned, skipped=[p.key for p in planned if p not in todo])
+    start = time.perf_counter()
+    for number, cell in enumerate(todo, 1):
+        log(f"[{number}/{len(todo)}] {cell.key}: {' '.join(cell.requirements)}"
+            + (f" (exclude-newer {cell.exclude_newer})" if cell.exclude_newer else ""))
+        done = earlier.get(cell.key)
+        missing = [m for m in modes if force or done is None or done.plan != cell.plan_key() or m not in _modes_of(done)]
+        measured = _merge(None if force else done,
+                          measure(cell, modes=missing, keep_env=keep_envs, timeout=timeout, log=log, command=command))
+        write_json_atomic(path_of(cell.key, directory), measured.to_dict())
+        run.measured.append(cell.key)
+        log(f"[{number}/{len(todo)}] {cell.key}: {measured.status.upper()} "
+            + " ".join(f"{k} {measured.versions.get(k)}" for k in ("jax", "optax", "equinox"))
+            + f" ({', '.join(f'{k} {v:.0f} s' for k, v in measured.seconds.items())})")
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def _release(cell):
+    """The version of the package a cell's series moves (None for matrix cells)."""
+    return Version(cell.key.split("-", 1)[1]) if cell.series in FLOORS else None
+
+
+def changes_against_previous(key, directory=DATA_DIR):
+    """(previous key, [(module, scenario, mode, before, after)]): what changed between a cell and
+    the release before it in its series (None, [] if there is none)."""
+    cells = {c.key: c for c in load(directory) if c.status == "ok"}
+    cell = cells.get(key)
+    if cell is None or _release(cell) is None:
+        return None, []
+    earlier = [c for c in cells.values() if c.series == cell.series and _release(c) < _release(cell)]
+    if not earlier:
+        return None, []
+    previous = max(earlier, key=_release)
+    old = {(o.module, o.scenario, o.mode): o.signature() for o in previous.observations}
+    return previous.key, [(o.module, o.scenario, o.mode, old.get((o.module, o.scenario, o.mode)), o.signature())
+                          for o in cell.observations if old.get((o.module, o.scenario, o.mode)) != o.signature()]
+
+
+def render_changes(key, previous, changed):
+    """What a maintainer reads: the signatures that changed against the release before."""
+    if previous is None:
+        return f"{key}: no earlier release in its series to compare with"
+    if not changed:
+        return f"{key}: nothing changed against {previous}"
+    lines = [f"{key}: {len(changed)} changed against {previous}"]
+    lines += [f"  {module} {scenario} [{mode}]: {before} -> {after}" for module, scenario, mode, before, after in changed]
+    return "\n".join(lines)

@@ -1,0 +1,267 @@
+"""`repro survey`: cells planned from the index, measured into data files, expectations derived
+from them, the heat map drawn from them. Host side only: a fake index and a fake measurement
+stand in for the network and the environments; the stored data is checked as it is."""
+
+import json
+import os
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from repro import _expectations, _heatmap, _survey
+from repro._catalogue import MODES, SCENARIOS
+from repro._corpus import SURVEY
+from repro._index import Release
+from repro._observations import DATA_DIR, CellObservations, Observation, load
+from repro._outcome import AGREES, CONVERGES, WRONG_RESULT, AnyOf, fails
+
+
+class FakeIndex:
+    """Three packages' releases as the index would list them (oldest first)."""
+
+    RELEASES = {
+        "jax": [("0.4.30", "2024-06-18"), ("0.4.31", "2024-07-30"), ("0.11.0", "2026-07-16")],
+        "jaxlib": [("0.4.30", "2024-06-18"), ("0.4.31", "2024-07-30"), ("0.11.0", "2026-07-16")],
+        "optax": [("0.2.2", "2024-03-27"), ("0.2.3", "2024-07-09"), ("0.2.4", "2024-11-12")],
+        "equinox": [("0.11.3", "2023-12-01"), ("0.11.4", "2024-04-14"), ("0.11.5", "2024-08-18")],
+    }
+
+    def releases(self, name, **_):
+        return [Release(v, f"{day}T10:00:00Z", False) for v, day in self.RELEASES[name]]
+
+    def fetch_json(self, name):
+        python = {"0.11.0": ">=3.12"}
+        return {"releases": {v: [{"requires_python": python.get(v, ">=3.9")}] for v, _ in self.RELEASES[name]}}
+
+    def jaxlib_for(self, version):
+        return version
+
+
+def test_plan_picks_every_release_from_the_floors_each_on_a_python_it_supports():
+    cells = _survey.plan(FakeIndex())
+    keys = [c.key for c in cells]
+    assert len(keys) == len(set(keys))
+    assert keys[0].startswith("matrix-")  # measured first: a cut-short survey still covers the matrix
+    by_key = {c.key: c for c in cells}
+    assert {"jax-0.4.30", "jax-0.4.31", "jax-0.11.0", "optax-0.2.3", "optax-0.2.4", "equinox-0.11.4",
+            "equinox-0.11.5"} <= set(keys)
+    assert "optax-0.2.2" not in keys and "equinox-0.11.3" not in keys  # below the floors (no lbfgs)
+    assert by_key["jax-0.4.30"].python == "3.11" and by_key["jax-0.11.0"].python == "3.12"
+    assert by_key["jax-0.4.30"].requirements == ("jax==0.4.30", "jaxlib==0.4.30", "optax>=0.2.3", "equinox>=0.11.4")
+    assert by_key["jax-0.4.30"].exclude_newer is None  # the newest Optax/Equinox that resolve
+    assert by_key["jax-0.4.30"].fallback_exclude_newer == "2024-07-30T00:00:00Z"  # until the next JAX
+    # Optax/Equinox cells: the others as of the release day, never before the floors existed.
+    assert by_key["optax-0.2.4"].exclude_newer == "2024-11-13T00:00:00Z"
+    assert by_key["equinox-0.11.4"].exclude_newer == "2024-07-10T00:00:00Z"  # optax 0.2.3's day + 1
+    matrix = [c for c in cells if c.series == "matrix"]
+    assert all("==" in r for c in matrix for r in c.requirements)
+
+
+def fake_measure(outcomes):
+    """A measurement that records what it was asked and returns canned observations."""
+    asked = []
+
+    def measure(planned, *, modes, **_):
+        asked.append(planned.key)
+        if planned.key in outcomes.get("interrupt", ()):
+            raise KeyboardInterrupt
+        cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
+                                planned.exclude_newer, plan=planned.plan_key(), installed={"jax": "0.4.30"})
+        cell.observations = [Observation("builtin", "no_params", mode, "error", "ValueError", "custom_node_mismatch",
+                                         "update", "jax") for mode in modes]
+        return cell
+
+    return measure, asked
+
+
+def test_survey_writes_each_cell_as_measured_and_resumes_after_an_interruption(tmp_path):
+    planned = _survey.plan(FakeIndex(), series=("jax",))
+    measure, asked = fake_measure({"interrupt": {"jax-0.4.31"}})
+    with pytest.raises(KeyboardInterrupt):
+        _survey.survey(planned, directory=str(tmp_path), measure=measure, log=lambda m: None)
+    assert sorted(os.listdir(tmp_path)) == ["jax-0.4.30.json"]  # written before the interruption, whole
+    measure, asked = fake_measure({})
+    run = _survey.survey(planned, directory=str(tmp_path), measure=measure, log=lambda m: None)
+    assert asked == ["jax-0.4.31", "jax-0.11.0"] and run.skipped == ["jax-0.4.30"]
+    again = _survey.survey(planned, directory=str(tmp_path), measure=measure, log=lambda m: None)
+    assert again.measured == [] and len(again.skipped) == 3
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp")]
+
+
+def test_a_changed_plan_is_measured_again(tmp_path):
+    planned = _survey.plan(FakeIndex(), series=("optax",))
+    measure, asked = fake_measure({})
+    _survey.survey(planned, directory=str(tmp_path), measure=measure, log=lambda m: None)
+    moved = [_survey.PlannedCell(p.key, p.series, p.python, p.requirements, "2030-01-01T00:00:00Z") for p in planned]
+    assert [p.key for p in _survey.pending(moved, str(tmp_path))] == [p.key for p in planned]
+    assert _survey.pending(planned, str(tmp_path)) == []
+
+
+# --------------------------------------------------------------------------- derivation
+
+def obs(module, scenario, status, *fields, mode="jit", agrees=None):
+    return Observation(module, scenario, mode, status, *fields, agrees=agrees)
+
+
+def cell(key, versions, observations, contents):
+    series = key.split("-", 1)[0]
+    return CellObservations(key, series, "3.11", [], installed=dict(versions), contents=contents,
+                            observations=observations, plan="p")
+
+
+PLAIN = {"non_array_leaves": False, "int_arrays": False, "bool_arrays": False, "first_array": "float"}
+RAISES = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False, "first_array": "float",
+          "loss_of_filtered": "raises"}
+MLP = {**RAISES, "problem": "mlp"}
+
+
+def test_meet_keeps_what_every_module_shares_and_refuses_to_mix_working_and_failing():
+    a = fails("TypeError", "none_not_callable", "linesearch", "equinox")
+    b = fails("RuntimeError", "other", "linesearch", "equinox")
+    assert _expectations.meet([a, a]) == a
+    assert _expectations.meet([a, b]) == fails(None, None, "linesearch", "equinox")
+    assert _expectations.meet([a, WRONG_RESULT]) == AnyOf((a, WRONG_RESULT))
+    assert _expectations.meet([AGREES, AGREES]) == AGREES
+    assert _expectations.meet([AGREES, a]) is None  # the rule is too coarse: a conflict, not a guess
+    assert _expectations.meet([AGREES, WRONG_RESULT]) is None
+
+
+def survey_data(tmp_path):
+    """Four JAX cells: no_params's message changes between 0.4.33 and 0.4.34."""
+    def observations(family):
+        return [obs("builtin", "no_params", "error", "ValueError", family, "update", "jax"),
+                obs("builtin", "partition_fix", "converged", agrees=True),
+                obs("callable_scalar", "value_fn_full_model", "error", "TypeError", "unsupported_operand", "linesearch",
+                    "jax"),
+                obs("dropout", "value_fn_full_model", "error", "RuntimeError", "other", "linesearch", "equinox"),
+                obs("floats_only", "init_unfiltered", "converged", agrees=True)]
+
+    contents = {"builtin": MLP, "callable_scalar": RAISES, "dropout": RAISES, "floats_only": PLAIN}
+    for jax, family in (("0.4.30", "custom_node_mismatch"), ("0.4.33", "custom_node_mismatch"),
+                        ("0.4.34", "expected_none"), ("0.4.35", "expected_none")):
+        data = cell(f"jax-{jax}", {"jax": jax, "optax": "0.2.3", "equinox": "0.11.4"}, observations(family), contents)
+        with open(tmp_path / f"jax-{jax}.json", "w") as f:
+            json.dump(data.to_dict(), f)
+    _expectations.table.cache_clear()
+    return str(tmp_path)
+
+
+def lookup(directory, jax, scenario="no_params", contents=MLP, mode="jit"):
+    return _expectations.expectation_for(scenario, mode, {"jax": jax, "optax": "0.2.3", "equinox": "0.11.4"},
+                                         contents, directory)
+
+
+def test_expectations_come_from_the_observations_measured_or_inferred_and_say_which(tmp_path):
+    directory = survey_data(tmp_path)
+    measured = lookup(directory, "0.4.34")
+    assert measured.expected == fails("ValueError", "expected_none", "update", "jax")
+    assert measured.source == "measured" and measured.cells == ("jax-0.4.34",)
+    inferred = lookup(directory, "0.4.31")  # between two cells that agree
+    assert inferred.expected == fails("ValueError", "custom_node_mismatch", "update", "jax")
+    assert inferred.source == "inferred" and inferred.cells == ("jax-0.4.30", "jax-0.4.33")
+    assert "inferred: no change between jax-0.4.30 and jax-0.4.33" in inferred.describe_source()
+    assert lookup(directory, "0.4.335").expected is None  # across a change: nothing is inferred
+    assert lookup(directory, "0.4.36").expected is None  # beyond what was measured
+    assert lookup(directory, "0.4.30", "partition_fix").expected == CONVERGES  # the built-in must converge
+
+
+def test_a_generic_rule_keeps_only_what_its_modules_share(tmp_path):
+    directory = survey_data(tmp_path)
+    user = {**RAISES}  # a user's module whose loss raises on a None field: not the built-in problem
+    found = lookup(directory, "0.4.30", "value_fn_full_model", user).expected
+    assert found == fails(None, None, "linesearch", None)  # TypeError in jax, RuntimeError in equinox
+    assert lookup(directory, "0.4.30", "init_unfiltered", PLAIN).expected == AGREES
+    assert lookup(directory, "0.4.30", "seed_fix", PLAIN).expected is None  # no corpus module measured it
+
+
+def test_changes_against_the_previous_release_are_what_a_maintainer_reads(tmp_path):
+    directory = survey_data(tmp_path)
+    previous, changed = _survey.changes_against_previous("jax-0.4.34", directory)
+    assert previous == "jax-0.4.33"
+    assert changed == [("builtin", "no_params", "jit", "ValueError:custom_node_mismatch@update[jax]",
+                        "ValueError:expected_none@update[jax]")]
+    text = _survey.render_changes("jax-0.4.34", previous, changed)
+    assert "1 changed against jax-0.4.33" in text and "custom_node_mismatch" in text
+    assert "nothing changed" in _survey.render_changes("jax-0.4.35", *_survey.changes_against_previous("jax-0.4.35", directory))
+
+
+def test_heat_map_marks_where_an_outcome_changed(tmp_path):
+    cells = load(survey_data(tmp_path))
+    svg = _heatmap.render_svg(cells)
+    ET.fromstring(svg)  # well-formed
+    (title, releases, rows), = _heatmap.panels(cells)
+    assert releases == ["0.4.30", "0.4.33", "0.4.34", "0.4.35"]
+    assert rows[("no_params", "jit")] == ["custom_node_mismatch", "custom_node_mismatch", "expected_none",
+                                          "expected_none"]
+    assert rows[("seed_fix", "jit")] == ["missing"] * 4
+    assert svg.count('fill="#000"') == 1  # one change, one heavy edge
+    glyphs = _heatmap.render_glyphs(cells)
+    assert "| no_params | jit | 🟧🟧🟨🟨 |" in glyphs
+    assert len([line for line in glyphs.splitlines() if line.startswith("| ") and line[2:5] not in ("sce", "---")]) == \
+        len(SCENARIOS) * len(MODES)
+
+
+# --------------------------------------------------------------------------- the stored data
+
+STORED = load(DATA_DIR)
+
+
+def test_the_stored_observations_carry_their_provenance():
+    assert STORED, "no survey data: run `repro survey`"
+    for cell in STORED:
+        assert cell.measured and cell.command.startswith("repro survey") and cell.plan, cell.key
+        if cell.status == "ok":
+            assert cell.python_version and {"jax", "jaxlib", "optax", "equinox", "numpy"} <= set(cell.installed)
+            assert {o.module for o in cell.observations} == set(SURVEY), cell.key
+        else:
+            assert cell.reason, cell.key
+
+
+def test_every_rule_is_covered_by_a_corpus_module():
+    """A rule no corpus module falls under would be UNKNOWN everywhere: the corpus must cover it."""
+    covered = {(_expectations.rule_for(o.scenario, c.contents[o.module]), o.scenario)
+               for c in STORED if c.status == "ok" for o in c.observations}
+    for rule in _expectations.RULES:
+        assert any((rule.name, scenario) in covered for scenario in rule.scenarios), rule.name
+
+
+def test_a_mode_measured_later_is_added_to_the_cell(tmp_path):
+    """`--mode jit` first, `--mode eager` later: the cell ends up with both, measured once each."""
+    planned = _survey.plan(FakeIndex(), series=("optax",))[:1]
+    asked = []
+
+    def measure(p, *, modes, **_):
+        asked.append(tuple(modes))
+        cell = CellObservations(p.key, p.series, p.python, list(p.requirements), plan=p.plan_key(),
+                                installed={"jax": "0.4.30"}, seconds={m: 1.0 for m in modes})
+        cell.observations = [Observation("builtin", "no_params", m, "error", "ValueError", "x", "update", "jax")
+                             for m in modes]
+        return cell
+
+    quiet = {"directory": str(tmp_path), "measure": measure, "log": lambda m: None}
+    _survey.survey(planned, modes=("jit",), **quiet)
+    _survey.survey(planned, modes=("jit", "eager"), **quiet)
+    _survey.survey(planned, modes=("jit", "eager"), **quiet)
+    assert asked == [("jit",), ("eager",)]
+    (stored,) = load(str(tmp_path))
+    assert {o.mode for o in stored.observations} == {"jit", "eager"} and set(stored.seconds) == {"jit", "eager"}
+
+
+def test_the_survey_workflow_is_valid_and_uploads_data_diff_and_heat_map():
+    import subprocess
+    import sys
+
+    from ruamel.yaml import YAML
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".github", "workflows",
+                        "survey.yml")
+    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           path], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = YAML(typ="safe").load(open(path))
+    assert doc["permissions"] == {"contents": "read"} and "schedule" in doc["on"]
+    steps = doc["jobs"]["survey"]["steps"]
+    runs = "".join(s.get("run", "") for s in steps)
+    assert "repro survey" in runs and "--heatmap" in runs and "GITHUB_STEP_SUMMARY" in runs
+    upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact"))
+    assert "repro/_data/observations/" in upload["with"]["path"] and upload["if"] == "${{ always() }}"
