@@ -14,6 +14,7 @@ marked as a crash with what it printed.
 
 import concurrent.futures
 import functools
+import glob
 import json
 import os
 import queue
@@ -188,10 +189,39 @@ def check_problem(path, *, python=None, timeout=300):
     return answer
 
 
+# jaxlib releases whose persistent compilation cache made compiled programs compute wrong
+# results here ([first bad, first good) ranges). Measured by the survey (2026-11-27, CPU):
+# jax 0.5.1 with jaxlib 0.5.1, optax 0.2.5, equinox 0.13.8, the survey's corpus under jit: with
+# the cache, `partition_fix` on a module of float arrays only departs from the flat-vector
+# reference at iteration 1 and other working patterns stop converging (11 of 136 runs wrong, with
+# one worker or two, with or without FAST_COMPILE_FLAGS); without it every working pattern
+# agrees. jax 0.5.2 (jaxlib 0.5.1), 0.5.3 and 0.6.0 show the same; jaxlib 0.5.0 and 0.6.1
+# onwards do not.
+CACHE_UNSAFE_JAXLIB = (("0.5.1", "0.6.1"),)
+
+
+def _release_tuple(version):
+    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+
+
+def compilation_cache_safe(jaxlib_version):
+    """Whether a jaxlib's persistent compilation cache can be trusted (CACHE_UNSAFE_JAXLIB)."""
+    if not jaxlib_version:
+        return True
+    v = _release_tuple(jaxlib_version)
+    return not any(_release_tuple(lo) <= v < _release_tuple(hi) for lo, hi in CACHE_UNSAFE_JAXLIB)
+
+
+def _env_jaxlib(env_dir):
+    """The jaxlib version installed in the env at `env_dir` (from its dist-info), or None."""
+    found = glob.glob(os.path.join(env_dir, "lib", "python*", "site-packages", "jaxlib-*.dist-info"))
+    return os.path.basename(found[0])[len("jaxlib-"):-len(".dist-info")] if found else None
+
+
 def jax_cache_env(python=None):
     """Env vars for a persistent XLA compilation cache inside `python`'s env (so a rebuilt env
-    starts empty); {} if REPRO_JAX_CACHE=0, if JAX_COMPILATION_CACHE_DIR is already set, or if
-    the env is not writable.
+    starts empty); {} if REPRO_JAX_CACHE=0, if JAX_COMPILATION_CACHE_DIR is already set, if
+    the env is not writable, or if its jaxlib's cache gave wrong results (CACHE_UNSAFE_JAXLIB).
 
     Tracing, and so every error a scenario raises, still happens on each run; only compiled
     executables of identical programs are reused.
@@ -199,7 +229,7 @@ def jax_cache_env(python=None):
     if os.environ.get("REPRO_JAX_CACHE", "1") == "0" or "JAX_COMPILATION_CACHE_DIR" in os.environ:
         return {}
     env_dir = os.path.dirname(os.path.dirname(os.path.abspath(python or sys.executable)))
-    if not os.access(env_dir, os.W_OK):
+    if not os.access(env_dir, os.W_OK) or not compilation_cache_safe(_env_jaxlib(env_dir)):
         return {}
     return {"JAX_COMPILATION_CACHE_DIR": os.path.join(env_dir, ".jax-cache"),
             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
@@ -268,7 +298,8 @@ class Workers:
     `run(jobs)` takes (source, scenario, mode) triples, where `source` is standalone case
     code defining model, loss and optimum, spreads them over the workers and returns their
     Outcomes in input order. Each worker imports JAX once and keeps its caches warm across
-    jobs; all share one persistent compilation cache (`jax_cache_env`). A worker that
+    jobs; all share one persistent compilation cache (`jax_cache_env`; `compilation_cache=False`:
+    none, as the survey runs, so that no measured fact rests on a cache). A worker that
     crashes (twice: see `_ask`) or hangs costs only the job it was on (recorded as CRASH or
     TIMEOUT with what it printed); a fresh worker takes its place.
 
@@ -285,12 +316,13 @@ class Workers:
     `peak_rss` and `recycled` say what happened.
     """
 
-    def __init__(self, count=None, *, timeout=600, start_timeout=300, python=None, env=None, max_rss=None):
+    def __init__(self, count=None, *, timeout=600, start_timeout=300, python=None, env=None, max_rss=None,
+                 compilation_cache=True):
         self.count, self.timeout, self.python = count or default_workers(), timeout, python
         self.max_rss = max_rss or default_max_rss(self.count)
         self.peak_rss, self.recycled = 0, 0
         self.start_timeout = start_timeout  # importing JAX into a cold env can take a while
-        self.env = {**jax_cache_env(python), **(env or {})}
+        self.env = {**(jax_cache_env(python) if compilation_cache else {}), **(env or {})}
         self._flags = list(fast_compile_candidates(self.env))  # narrowed to one by the first start
         self._probing = threading.Lock()
         self._slots = [None] * self.count

@@ -83,6 +83,9 @@ class CellObservations:
     command: Optional[str] = None
     seconds: dict = dataclasses.field(default_factory=dict)  # build / jit / eager wall seconds
     attempts: list = dataclasses.field(default_factory=list)  # earlier installs that failed, with why
+    # Whether JAX's persistent compilation cache was on while it ran (cells measured before
+    # 2026-11-27 12:00 UTC: on; since then off, see repro._isolate.CACHE_UNSAFE_JAXLIB).
+    compilation_cache: Optional[bool] = None
     schema: int = SCHEMA
 
     @property

@@ -33,7 +33,7 @@ from . import _envs, _index
 from ._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from ._corpus import SURVEY
 from ._files import write_json_atomic
-from ._isolate import Workers, jax_cache_env
+from ._isolate import Workers
 from ._matrix import CELLS
 from ._observations import DATA_DIR, CellObservations, Observation, load, path_of
 
@@ -179,7 +179,8 @@ def _record_installed(cell, python):
 
 def _run_corpus(cell, python, modes, timeout, workers):
     """Every module through every scenario, jit then eager, each mode timed."""
-    pool = workers or Workers(python=python, timeout=timeout, env=jax_cache_env(python))
+    pool = workers or Workers(python=python, timeout=timeout, compilation_cache=False)
+    cell.compilation_cache = False
     try:
         for mode in [m for m in ("jit", "eager") if m in modes]:
             start = time.perf_counter()
@@ -226,6 +227,8 @@ def _merge(earlier, measured):
     new_modes = _modes_of(measured)
     measured.observations = [o for o in earlier.observations if o.mode not in new_modes] + measured.observations
     measured.seconds = {**{k: v for k, v in earlier.seconds.items() if k not in new_modes}, **measured.seconds}
+    if earlier.compilation_cache or measured.compilation_cache:  # any mode kept was measured with it
+        measured.compilation_cache = True
     order = {name: i for i, name in enumerate(SURVEY)}
     measured.observations.sort(key=lambda o: (o.mode, order.get(o.module, 99), list(SCENARIOS).index(o.scenario)))
     return measured

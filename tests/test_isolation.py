@@ -1,5 +1,7 @@
 """A scenario process that segfaults or hangs is recorded, and the others still run."""
 
+import pytest
+
 from repro._isolate import run_isolated, run_many
 from repro._results import judge
 
@@ -91,6 +93,22 @@ def test_jax_cache_env_is_inside_the_env_and_can_be_turned_off(monkeypatch, tmp_
     monkeypatch.setenv("REPRO_JAX_CACHE", "1")
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "mine"))
     assert jax_cache_env(str(python)) == {}  # the user's own setting wins
+
+
+@pytest.mark.host
+@pytest.mark.parametrize("jaxlib, cached", [("0.5.0", True), ("0.5.1", False), ("0.5.3", False), ("0.6.0", False),
+                                            ("0.6.1", True), ("0.10.2", True)])
+def test_no_compilation_cache_where_it_gave_wrong_results(monkeypatch, tmp_path, jaxlib, cached):
+    """jaxlib 0.5.1-0.6.0's persistent cache made the survey's working patterns compute wrong
+    results (repro._isolate.CACHE_UNSAFE_JAXLIB): an env with such a jaxlib gets no cache."""
+    from repro._isolate import jax_cache_env
+
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.delenv("REPRO_JAX_CACHE", raising=False)
+    python = tmp_path / "env" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    (tmp_path / "env" / "lib" / "python3.11" / "site-packages" / f"jaxlib-{jaxlib}.dist-info").mkdir(parents=True)
+    assert ("JAX_COMPILATION_CACHE_DIR" in jax_cache_env(str(python))) is cached
 
 
 # A case whose build reports the worker's pid and the compilation cache its JAX was configured with.

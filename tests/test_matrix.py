@@ -21,6 +21,7 @@ from repro._results import as_expected
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOW = os.path.join(ROOT, ".github", "workflows", "matrix.yml")
 TESTS_WORKFLOW = os.path.join(ROOT, ".github", "workflows", "tests.yml")
+SURVEY_WORKFLOW = os.path.join(ROOT, ".github", "workflows", "survey.yml")
 DEPENDABOT = os.path.join(ROOT, ".github", "dependabot.yml")
 
 # Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
@@ -335,7 +336,7 @@ def _workflows():
 
 
 def test_workflow_passes_the_github_workflow_schema(tmp_path):
-    assert _workflows() == sorted([WORKFLOW, TESTS_WORKFLOW])
+    assert _workflows() == sorted([WORKFLOW, TESTS_WORKFLOW, SURVEY_WORKFLOW])
     for path in _workflows():
         proc = _check_workflow(path)
         assert proc.returncode == 0, proc.stdout + proc.stderr

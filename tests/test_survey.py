@@ -15,6 +15,9 @@ from repro._index import Release
 from repro._observations import DATA_DIR, CellObservations, Observation, load
 from repro._outcome import AGREES, CONVERGES, WRONG_RESULT, AnyOf, fails
 
+# Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
+pytestmark = pytest.mark.host
+
 
 class FakeIndex:
     """Three packages' releases as the index would list them (oldest first)."""
