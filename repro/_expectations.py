@@ -228,20 +228,38 @@ def _same(versions, cell):
 
 
 def _runs(cells, key):
-    """Maximal runs of consecutive releases, per series, with one derived expectation for `key`."""
-    out = []
+    """Maximal runs of consecutive measured cells with one derived expectation for `key`, along
+    two kinds of path: a series (its releases in order, the other packages as of each release)
+    and a line (one package's versions in order, the other two the same in every cell, e.g. two
+    matrix cells that differ only in jax). Inference stays inside a run: no change was seen there."""
+    paths = []
     for series in ("jax", "optax", "equinox"):
-        ordered = sorted((c for c in cells if c.series == series and key in c.expected),
-                         key=lambda c: _v(c.key.split("-", 1)[1]))
+        paths.append(sorted((c for c in cells if c.series == series and key in c.expected),
+                            key=lambda c: _v(c.key.split("-", 1)[1])))
+    for package in ("jax", "optax", "equinox"):
+        others = [p for p in ("jax", "optax", "equinox") if p != package]
+        lines = {}
+        for cell in cells:
+            if key in cell.expected and _v(cell.versions.get(package)) is not None:
+                lines.setdefault(tuple(cell.versions.get(o) for o in others), []).append(cell)
+        paths += [sorted(line, key=lambda c: _v(c.versions[package])) for line in lines.values()]
+    out = []
+    for path in paths:
         run = []
-        for cell in ordered:
+        for cell in path:
             if run and cell.expected[key] != run[-1].expected[key]:
                 out.append(run)
                 run = []
             run.append(cell)
         if run:
             out.append(run)
-    return [run for run in out if len(run) > 1]
+    return [run for run in out if len({c.key for c in run}) > 1]
+
+
+def _cell_order(key):
+    """Series cells by release (jax-0.4.9 before jax-0.4.30), matrix cells by name."""
+    series, _, rest = key.partition("-")
+    return series, _v(rest) or Version("0"), key
 
 
 def _inside(versions, run):
@@ -269,7 +287,7 @@ def expectation_for(scenario, mode, versions, contents, directory=DATA_DIR) -> E
     holding = [run for run in _runs(cells, key) if _inside(versions, run)]
     found = {run[0].expected[key] for run in holding}
     if len(found) == 1 and None not in found:
-        cited = sorted({c.key for run in holding for c in run}, key=lambda k: (k.split("-")[0], _v(k.split("-", 1)[1])))
+        cited = sorted({c.key for run in holding for c in run}, key=_cell_order)
         return Expectation(found.pop(), "inferred", tuple(cited))
     if found:
         return Expectation(None, why="the surveyed cells around these versions disagree")

@@ -202,8 +202,18 @@ def test_releases_the_bisects_probed_have_their_measured_neighbours_family(jax):
     assert _no_params_family({**below.pins, "jax": jax, "jaxlib": jax}) == _no_params_family(below.pins)
 
 
-def test_a_yanked_release_nobody_probed_is_unknown():
-    assert _no_params_family({"jax": "0.4.32", "jaxlib": "0.4.32", "optax": "0.2.3", "equinox": "0.11.4"}) is None
+def test_a_yanked_release_nobody_probed_is_never_measured_only_inferred_between_cells_that_agree():
+    """jax 0.4.32 was yanked and never surveyed: between two cells with its Optax and Equinox
+    that agree it is inferred (and says from which cells), never "measured"; with an Optax
+    no cell measured it is UNKNOWN."""
+    from repro._expectations import expectation_for
+    from repro._report import BUILTIN_CONTENTS
+
+    pins = {"jax": "0.4.32", "jaxlib": "0.4.32", "optax": "0.2.3", "equinox": "0.11.4"}
+    found = expectation_for("no_params", "jit", pins, BUILTIN_CONTENTS)
+    assert found.source == "inferred" and "matrix-floor-py311" in found.cells, found
+    assert found.expected.family == _no_params_family({**pins, "jax": "0.4.30", "jaxlib": "0.4.30"})
+    assert _no_params_family({**pins, "optax": "0.2.2"}) is None
 
 
 # --- the package index: recorded fixtures by default, the live index on request ------------------

@@ -168,6 +168,24 @@ def test_expectations_come_from_the_observations_measured_or_inferred_and_say_wh
     assert lookup(directory, "0.4.30", "partition_fix").expected == CONVERGES  # the built-in must converge
 
 
+def test_two_cells_that_differ_in_one_package_and_agree_let_it_be_inferred_between_them(tmp_path):
+    """A line: matrix cells with the same Optax and Equinox and JAX 0.4.30 and 0.4.33 agree, so
+    0.4.31 with that Optax and Equinox is inferred; with another Optax it is not."""
+    family = [obs("builtin", "no_params", "error", "ValueError", "custom_node_mismatch", "update", "jax")]
+    for key, jax in (("matrix-floor-py311", "0.4.30"), ("matrix-edge-jax0433-py311", "0.4.33")):
+        data = cell(key, {"jax": jax, "optax": "0.2.3", "equinox": "0.11.4"}, family, {"builtin": MLP})
+        with open(tmp_path / f"{key}.json", "w") as f:
+            json.dump(data.to_dict(), f)
+    _expectations.table.cache_clear()
+    found = lookup(str(tmp_path), "0.4.31")
+    assert found.source == "inferred" and found.cells == ("matrix-edge-jax0433-py311", "matrix-floor-py311")
+    assert found.expected == fails("ValueError", "custom_node_mismatch", "update", "jax")
+    other = _expectations.expectation_for("no_params", "jit", {"jax": "0.4.31", "optax": "0.2.4", "equinox": "0.11.4"},
+                                          MLP, str(tmp_path))
+    assert other.expected is None and other.source == "unknown"
+    _expectations.table.cache_clear()
+
+
 def test_a_generic_rule_keeps_only_what_its_modules_share(tmp_path):
     directory = survey_data(tmp_path)
     user = {**RAISES}  # a user's module whose loss raises on a None field: not the built-in problem
