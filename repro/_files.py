@@ -5,11 +5,22 @@ import os
 import tempfile
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: os.umask is process-wide, not safe to flip in threads
+
+
 def write_text_atomic(path, text):
-    """Write so a reader never sees a half-written file (temp file + rename)."""
+    """Write so a reader never sees a half-written file (temp file + rename); the file gets the
+    permissions an ordinary write would give it (mkstemp's are owner-only)."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
