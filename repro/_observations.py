@@ -83,9 +83,9 @@ class CellObservations:
     command: Optional[str] = None
     seconds: dict = dataclasses.field(default_factory=dict)  # build / jit / eager wall seconds
     attempts: list = dataclasses.field(default_factory=list)  # earlier installs that failed, with why
-    # Whether JAX's persistent compilation cache was on while it ran (cells measured before
-    # 2026-11-27 12:00 UTC: on; since then off, see repro._isolate.CACHE_UNSAFE_JAXLIB).
-    compilation_cache: Optional[bool] = None
+    # The modes measured with JAX's persistent compilation cache on (cells measured before
+    # 2026-11-27 11:00 UTC; the survey has run without it since: repro._isolate.CACHE_UNSAFE_JAXLIB).
+    cached_modes: list = dataclasses.field(default_factory=list)
     schema: int = SCHEMA
 
     @property
@@ -103,6 +103,8 @@ class CellObservations:
         fields = {f.name for f in dataclasses.fields(cls)}
         cell = cls(**{k: v for k, v in data.items() if k in fields})
         cell.observations = [Observation.from_dict(o) for o in data.get("observations", [])]
+        if data.get("compilation_cache"):  # the first files said so for the whole cell
+            cell.cached_modes = sorted({o.mode for o in cell.observations})
         return cell
 
 

@@ -449,7 +449,8 @@ def survey_options(argv):
     p.add_argument("--mode", action="append", default=[], choices=MODES, help="eager or jit (default both)")
     p.add_argument("--new", action="store_true",
                    help="only releases not in the data yet; print what changed against the release before")
-    p.add_argument("--force", action="store_true", help="measure cells already in the data again")
+    p.add_argument("--force", action="store_true",
+                   help="measure cells already in the data again (in the --mode(s) asked; other modes are kept)")
     p.add_argument("--keep-envs", action="store_true", help="keep each cell's env (.repro-cache/survey/)")
     p.add_argument("--dry-run", action="store_true", help="print the planned cells and what is pending")
     p.add_argument("--data", metavar="DIR", help="observation folder (default: repro/_data/observations)")

@@ -180,7 +180,6 @@ def _record_installed(cell, python):
 def _run_corpus(cell, python, modes, timeout, workers):
     """Every module through every scenario, jit then eager, each mode timed."""
     pool = workers or Workers(python=python, timeout=timeout, compilation_cache=False)
-    cell.compilation_cache = False
     try:
         for mode in [m for m in ("jit", "eager") if m in modes]:
             start = time.perf_counter()
@@ -225,10 +224,10 @@ def _merge(earlier, measured):
     if earlier is None or earlier.plan != measured.plan or measured.status != "ok" or earlier.status != "ok":
         return measured
     new_modes = _modes_of(measured)
-    measured.observations = [o for o in earlier.observations if o.mode not in new_modes] + measured.observations
+    kept = [o for o in earlier.observations if o.mode not in new_modes]
+    measured.observations = kept + measured.observations
     measured.seconds = {**{k: v for k, v in earlier.seconds.items() if k not in new_modes}, **measured.seconds}
-    if earlier.compilation_cache or measured.compilation_cache:  # any mode kept was measured with it
-        measured.compilation_cache = True
+    measured.cached_modes = sorted({*measured.cached_modes, *({o.mode for o in kept} & set(earlier.cached_modes))})
     order = {name: i for i, name in enumerate(SURVEY)}
     measured.observations.sort(key=lambda o: (o.mode, order.get(o.module, 99), list(SCENARIOS).index(o.scenario)))
     return measured
@@ -247,7 +246,7 @@ def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=F
             + (f" (exclude-newer {cell.exclude_newer})" if cell.exclude_newer else ""))
         done = earlier.get(cell.key)
         missing = [m for m in modes if force or done is None or done.plan != cell.plan_key() or m not in _modes_of(done)]
-        measured = _merge(None if force else done,
+        measured = _merge(done,
                           measure(cell, modes=missing, keep_env=keep_envs, timeout=timeout, log=log, command=command))
         write_json_atomic(path_of(cell.key, directory), measured.to_dict())
         run.measured.append(cell.key)

@@ -268,6 +268,26 @@ def test_a_mode_measured_later_is_added_to_the_cell(tmp_path):
     assert {o.mode for o in stored.observations} == {"jit", "eager"} and set(stored.seconds) == {"jit", "eager"}
 
 
+def test_a_cell_names_the_modes_measured_with_the_compilation_cache_and_force_keeps_other_modes(tmp_path):
+    planned = _survey.plan(FakeIndex(), series=("optax",))[:1]
+    cached = {"value": True}
+
+    def measure(p, *, modes, **_):
+        cell = CellObservations(p.key, p.series, p.python, list(p.requirements), plan=p.plan_key(),
+                                installed={"jax": "0.4.30"}, cached_modes=list(modes) if cached["value"] else [])
+        cell.observations = [Observation("builtin", "no_params", m, "error") for m in modes]
+        return cell
+
+    quiet = {"directory": str(tmp_path), "measure": measure, "log": lambda m: None}
+    _survey.survey(planned, modes=("jit",), **quiet)  # an old run, with the cache
+    cached["value"] = False
+    _survey.survey(planned, modes=("eager",), **quiet)
+    assert load(str(tmp_path))[0].cached_modes == ["jit"]  # its jit records still came from the cache
+    _survey.survey(planned, modes=("jit",), force=True, **quiet)
+    (stored,) = load(str(tmp_path))
+    assert stored.cached_modes == [] and {o.mode for o in stored.observations} == {"jit", "eager"}
+
+
 def test_the_survey_workflow_is_valid_and_uploads_data_diff_and_heat_map():
     import subprocess
     import sys
