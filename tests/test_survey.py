@@ -306,3 +306,13 @@ def test_the_survey_workflow_is_valid_and_uploads_data_diff_and_heat_map():
     assert "repro survey" in runs and "--heatmap" in runs and "GITHUB_STEP_SUMMARY" in runs
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact"))
     assert "repro/_data/observations/" in upload["with"]["path"] and upload["if"] == "${{ always() }}"
+
+
+def test_the_committed_heat_map_is_drawn_from_the_committed_data(tmp_path):
+    """docs/survey.* (embedded in the README) agree with repro/_data/observations: redraw them
+    with `lbfgs-equinox-repro survey --heatmap` whenever the data change."""
+    written = _heatmap.write_heatmap(DATA_DIR, str(tmp_path))
+    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+    for path in written:
+        with open(path) as fresh, open(os.path.join(docs, os.path.basename(path))) as committed:
+            assert fresh.read() == committed.read(), f"docs/{os.path.basename(path)} is stale"
