@@ -15,6 +15,7 @@ import sys
 
 from . import _options
 from ._errors import (
+    EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     EXIT_MEANINGS,
     EXIT_NOT_AS_EXPECTED,
@@ -208,6 +209,17 @@ def _warn_if_shadowed():
 
 
 def main(argv=None):
+    """Run one command line; its exit code. Output cut short by a closed pipe (`| head`) is not an
+    error to report: the rest is dropped quietly, as other command-line tools do."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv):
     argv = list(sys.argv[1:] if argv is None else argv)
     _warn_if_shadowed()
     try:

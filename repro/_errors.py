@@ -12,6 +12,7 @@ EXIT_AMBIGUOUS = 3
 EXIT_UNPROBEABLE = 4  # bisect: an end cannot be installed/imported; diff: a side cannot be built
 EXIT_INDEX_UNREACHABLE = 5
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # stdout closed early (`| head`): 128 + SIGPIPE, as shells report it
 
 # code -> {command: meaning}; a command missing from a row does not use that code.
 EXIT_MEANINGS = {
@@ -27,6 +28,7 @@ EXIT_MEANINGS = {
     EXIT_INDEX_UNREACHABLE: {"bisect": "the package index cannot be reached", "diff": "the package index cannot be reached",
                              "survey": "the package index cannot be reached (it picks the cells)"},
     EXIT_INTERRUPTED: {"*": "interrupted (Ctrl-C)"},
+    EXIT_BROKEN_PIPE: {"*": "the reader of stdout went away (e.g. `| head`): output cut short, quietly"},
 }
 
 

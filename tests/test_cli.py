@@ -218,3 +218,18 @@ def test_a_live_bar_on_a_real_terminal(tmp_path):
     assert proc.returncode == 1
     assert json.loads(stdout)["results"][0]["verdict"] == "CRASH"
     assert "\r\033[K[" in text and "[1/1] _crash eager CRASH" in text, text
+
+
+@pytest.mark.host
+def test_a_reader_that_goes_away_cuts_the_output_short_without_a_traceback():
+    """`lbfgs-equinox-repro --help | head -1`: the pipe closes before the help is written."""
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    proc = subprocess.Popen([sys.executable, "-m", "repro", "--help"], stdout=write, stderr=subprocess.PIPE,
+                            cwd=ROOT, text=True)
+    os.close(write)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and "Traceback" not in stderr, stderr
