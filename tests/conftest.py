@@ -27,8 +27,15 @@ INDEX_FIXTURES = os.path.join(ROOT, "tests", "fixtures", "index")
 
 from repro._isolate import jax_cache_env  # noqa: E402  (no JAX: safe before any test imports it)
 
-SHARED_JAX_CACHE = jax_cache_env(sys.executable)  # {} when the user chose a cache or turned it off
-os.environ.update(SHARED_JAX_CACHE)  # before anything here imports JAX
+# {} when the user chose a cache or turned it off (or the env's jaxlib cannot be trusted with one).
+# pytest-xdist's workers inherit what the controller set here: they share the same cache.
+if os.environ.get("REPRO_TESTS_SHARED_JAX_CACHE"):
+    SHARED_JAX_CACHE = {k: os.environ[k] for k in os.environ["REPRO_TESTS_SHARED_JAX_CACHE"].split(",")}
+else:
+    SHARED_JAX_CACHE = jax_cache_env(sys.executable)
+    os.environ.update(SHARED_JAX_CACHE)  # before anything here imports JAX
+    if SHARED_JAX_CACHE:
+        os.environ["REPRO_TESTS_SHARED_JAX_CACHE"] = ",".join(SHARED_JAX_CACHE)
 
 
 def pytest_collection_modifyitems(config, items):
