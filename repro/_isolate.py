@@ -24,6 +24,8 @@ import sys
 import threading
 import time
 
+from packaging.version import Version
+
 from ._outcome import Outcome
 
 RESULT_MARKER = "@@repro-outcome@@"
@@ -200,16 +202,12 @@ def check_problem(path, *, python=None, timeout=300):
 CACHE_UNSAFE_JAXLIB = (("0.5.1", "0.6.1"),)
 
 
-def _release_tuple(version):
-    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
-
-
 def compilation_cache_safe(jaxlib_version):
     """Whether a jaxlib's persistent compilation cache can be trusted (CACHE_UNSAFE_JAXLIB)."""
     if not jaxlib_version:
         return True
-    v = _release_tuple(jaxlib_version)
-    return not any(_release_tuple(lo) <= v < _release_tuple(hi) for lo, hi in CACHE_UNSAFE_JAXLIB)
+    version = Version(jaxlib_version)
+    return not any(Version(lo) <= version < Version(hi) for lo, hi in CACHE_UNSAFE_JAXLIB)
 
 
 def _env_jaxlib(env_dir):

@@ -103,8 +103,6 @@ class CellObservations:
         fields = {f.name for f in dataclasses.fields(cls)}
         cell = cls(**{k: v for k, v in data.items() if k in fields})
         cell.observations = [Observation.from_dict(o) for o in data.get("observations", [])]
-        if data.get("compilation_cache"):  # the first files said so for the whole cell
-            cell.cached_modes = sorted({o.mode for o in cell.observations})
         return cell
 
 
