@@ -24,8 +24,6 @@ import sys
 import threading
 import time
 
-from packaging.version import Version
-
 from ._outcome import Outcome
 
 RESULT_MARKER = "@@repro-outcome@@"
@@ -202,12 +200,18 @@ def check_problem(path, *, python=None, timeout=300):
 CACHE_UNSAFE_JAXLIB = (("0.5.1", "0.6.1"),)
 
 
+def _release(version):
+    """(0, 5, 1) for "0.5.1": standard library only, because the scenario child imports this
+    module, and an env must be able to report "No module named jax" without `packaging`."""
+    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+
+
 def compilation_cache_safe(jaxlib_version):
     """Whether a jaxlib's persistent compilation cache can be trusted (CACHE_UNSAFE_JAXLIB)."""
     if not jaxlib_version:
         return True
-    version = Version(jaxlib_version)
-    return not any(Version(lo) <= version < Version(hi) for lo, hi in CACHE_UNSAFE_JAXLIB)
+    version = _release(jaxlib_version)
+    return not any(_release(lo) <= version < _release(hi) for lo, hi in CACHE_UNSAFE_JAXLIB)
 
 
 def _env_jaxlib(env_dir):
