@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Entry point on a fresh machine: installs uv and nox when missing, then runs nox.
-#   ./go test [pytest args]      the test suite (what CI runs)
+#   ./go test [pytest args]      the test suite in every ci cell at once (what CI runs)
 #   ./go repro [repro args]      the main job: verdicts in the default matrix cells + results/matrix.md
 #   ./go nightly [pytest args]   the thorough Hypothesis profile (what the nightly workflow runs)
 set -euo pipefail
@@ -13,7 +13,7 @@ if ((${#missing[@]})); then
   python3 -m pip install -q --disable-pip-version-check "${missing[@]}"
 fi
 case "${1:-}" in
-  test)    shift; exec nox -s tests -- "$@" ;;
+  test)    shift; exec nox -s ci -- "$@" ;;  # every ci cell at once
   nightly) shift; exec nox -s nightly -- "$@" ;;
   repro)   shift; exec nox -t default -- "$@" ;;  # default cells, then the matrix report
   *) echo "usage: ./go test [pytest args] | ./go repro [repro args] | ./go nightly [pytest args]" >&2; exit 2 ;;

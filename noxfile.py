@@ -1,8 +1,11 @@
 """Nox sessions: one environment per matrix cell (see repro/_matrix.py), built with uv.
 
     nox -l                             list the sessions (one per cell) with their tags
-    nox -s tests                       pytest in the `ci` cells (what ./go test and .ci/run run), on every
-                                       core (pytest-xdist); host-only tests in the first ci cell only
+    nox -s ci                          pytest in every `ci` cell at once (what ./go test and .ci/run run):
+                                       one `tests(<cell>)` session per cell, side by side, each line of
+                                       output prefixed with its cell
+    nox -s tests                       the same, one cell after the other; each on every core
+                                       (pytest-xdist); host-only tests in the first ci cell only
     nox -s "tests(newest-py311)"       pytest in one cell
     nox -s nightly                     the thorough Hypothesis profile (400 examples) in the `ci` cells
     nox -t default                     verdicts in every default cell, then the matrix report
@@ -39,10 +42,11 @@ from repro._cells import effective_cell, prepare_env, run_cell  # noqa: E402
 from repro._errors import UsageError  # noqa: E402
 from repro._matrix import CELLS, RESULTS, TAGS, cells_tagged  # noqa: E402
 from repro._options import run_options  # noqa: E402
+from repro._parallel import run_labelled  # noqa: E402
 from repro._progress import Progress  # noqa: E402
 from repro._results import as_expected  # noqa: E402
 
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["ci"]
 nox.options.error_on_missing_interpreters = False
 
 
@@ -92,6 +96,23 @@ def _pytest(session, cell, args, env=None):
 def tests(session, cell):
     """pytest in a `ci` cell, on every core; arguments after -- go to pytest."""
     _pytest(session, cell, session.posargs)
+
+
+@nox.session(python=False)
+def ci(session):
+    """Every `ci` cell's `tests` session at once (arguments after -- go to pytest in each).
+
+    One cell's suite leaves the two cores idle about half the time, so side by side the two
+    take little more than the longer alone; each line says which cell printed it."""
+    noxfile = os.path.abspath(__file__)
+    commands = [(cell.id, [sys.executable, "-m", "nox", "-f", noxfile, "-s", f"tests({cell.id})",
+                           "--", *session.posargs]) for cell in cells_tagged("ci")]
+    results = run_labelled(commands)
+    for label, (code, seconds) in results.items():
+        session.log(f"tests({label}): {'passed' if code == 0 else f'FAILED (exit {code})'} in {seconds / 60:.1f} min")
+    failed = [label for label, (code, _) in results.items() if code != 0]
+    if failed:
+        session.error(f"tests failed in {', '.join(failed)}")
 
 
 @nox.session(python=False)

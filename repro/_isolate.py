@@ -18,15 +18,23 @@ import glob
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
+from ._catalogue import NO_LINESEARCH, Budget
 from ._outcome import Outcome
 
 RESULT_MARKER = "@@repro-outcome@@"
+# A Workers job whose scenario is REFERENCE_JOB + NAME computes the reference record scenario
+# NAME is judged against and leaves it in the pool's store (REFERENCE_STORE_ENV, a directory)
+# for the workers that judge the case's other scenarios (repro._jax._shared).
+REFERENCE_JOB = "_reference:"
+REFERENCE_STORE_ENV = "REPRO_REFERENCE_STORE"
 OUTPUT_TAIL = 4000
 
 
@@ -312,6 +320,14 @@ class Workers:
     says which) unless XLA_FLAGS is set or REPRO_FAST_COMPILE=0: generated cases are
     mostly new programs, so compiling is most of their cost.
 
+    A case's working scenarios are all judged against the same flat-vector reference (the
+    oracle), and compiling it is most of what the oracle costs. So that it is computed once per
+    case, not once per worker, the pool gives its workers a shared store for reference records,
+    and `run` sends a `_reference:NAME` job for each case with two or more scenarios judged
+    against the line-search reference ahead of them: one worker compiles it while the other
+    runs scenarios, and a worker that needs it before it is ready waits for it
+    (`share_references=False`: each worker computes its own, as before).
+
     Every new module structure leaves compiled programs behind in a worker, so a worker whose
     resident memory has grown past `max_rss` bytes (default: `default_max_rss()`) is retired
     after its job and a fresh one takes the next: memory stays bounded however many jobs run.
@@ -319,12 +335,16 @@ class Workers:
     """
 
     def __init__(self, count=None, *, timeout=600, start_timeout=300, python=None, env=None, max_rss=None,
-                 compilation_cache=True):
+                 compilation_cache=True, share_references=True):
         self.count, self.timeout, self.python = count or default_workers(), timeout, python
         self.max_rss = max_rss or default_max_rss(self.count)
         self.peak_rss, self.recycled = 0, 0
         self.start_timeout = start_timeout  # importing JAX into a cold env can take a while
         self.env = {**(jax_cache_env(python) if compilation_cache else {}), **(env or {})}
+        self.oracle = self.env.get("REPRO_ORACLE", os.environ.get("REPRO_ORACLE", "1")) != "0"
+        self._store = tempfile.mkdtemp(prefix="repro-references-") if self.oracle and share_references else None
+        if self._store:
+            self.env[REFERENCE_STORE_ENV] = self._store
         self._flags = list(fast_compile_candidates(self.env))  # narrowed to one by the first start
         self._probing = threading.Lock()
         self._slots = [None] * self.count
@@ -376,6 +396,8 @@ class Workers:
         for index, child in enumerate(self._slots):
             if child is not None:
                 self._retire(index, child)
+        if self._store:
+            shutil.rmtree(self._store, ignore_errors=True)
 
     def _retire(self, slot, child):
         child.proc.stdin.close()
@@ -398,8 +420,12 @@ class Workers:
         repro._catalogue.Budget fields; `budget` is the one for jobs that carry none (default:
         the Budget defaults)."""
         jobs = [(*job[:3], job[3] if len(job) > 3 else budget) for job in jobs]
+        asked = len(jobs)
+        jobs += self._reference_jobs(jobs)
         todo = queue.SimpleQueue()
-        for index in sorted(range(len(jobs)), key=lambda i: -self._expected_seconds(jobs[i][1:3])):
+        for index in range(asked, len(jobs)):  # the shared references first: others wait for them
+            todo.put(index)
+        for index in sorted(range(asked), key=lambda i: -self._expected_seconds(jobs[i][1:3])):
             todo.put(index)
         results = [None] * len(jobs)
 
@@ -419,7 +445,24 @@ class Workers:
         for job, outcome in zip(jobs, results):
             total, runs = self._seconds.get(job[1:3], (0.0, 0))
             self._seconds[job[1:3]] = (total + (outcome.seconds or 0.0), runs + 1)
-        return results
+        return results[:asked]
+
+    def _reference_jobs(self, jobs):
+        """One `_reference:NAME` job per case (source) with two or more scenarios judged against
+        the line-search reference, for the longest budget among them (none without the oracle)."""
+        if not self._store:
+            return []
+        by_source = {}
+        for source, scenario, mode, budget in jobs:
+            if not scenario.startswith("_") and scenario not in NO_LINESEARCH:
+                by_source.setdefault(source, []).append((scenario, mode, budget))
+        extra = []
+        for source, found in by_source.items():
+            if len(found) > 1:
+                steps = max(Budget(**(budget or {})).max_steps for _, _, budget in found)
+                scenario, mode, budget = found[0]
+                extra.append((source, REFERENCE_JOB + scenario, mode, {**(budget or {}), "max_steps": steps}))
+        return extra
 
     def _expected_seconds(self, key):
         total, runs = self._seconds.get(key, (0.0, 0))

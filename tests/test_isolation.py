@@ -243,3 +243,28 @@ def test_a_worker_past_its_memory_limit_is_replaced_after_its_job():
         assert workers.recycled == 2 and workers.peak_rss > 100 * 2**20
     assert first[0].family == "missing_linesearch_args"
     assert second[0].status == "error" and second[0].phase == "update"
+
+
+def test_workers_compute_a_cases_reference_once_and_judge_as_without_sharing():
+    """The pool's reference store: the `_reference:` job leaves the line-search record for the
+    case, the workers judge with it, and every verdict and agreement is what each worker
+    computing its own reference gives (same env, same flags: the same numbers)."""
+    import os
+
+    from repro._isolate import Workers
+
+    jobs = [(CASE, name, "jit") for name in ("partition_fix", "seed_fix_value_fn", "value_fn_full_model",
+                                             "seed_fix_no_linesearch", "no_params")]
+    with Workers(2, timeout=120) as shared:
+        store = shared._store
+        got = shared.run(jobs)
+        files = sorted(os.listdir(store))
+    with Workers(2, timeout=120, share_references=False) as alone:
+        assert alone._store is None
+        want = alone.run(jobs)
+    assert not os.path.exists(store)  # removed when the pool closes
+    assert [o.scenario for o in got] == [name for _, name, _ in jobs]  # the reference job is not among them
+    assert [o.status for o in got] == ["converged"] * 4 + ["error"]
+    assert [(o.status, o.iterations, o.final_loss, o.reference) for o in got] == \
+        [(o.status, o.iterations, o.final_loss, o.reference) for o in want]
+    assert [f.rsplit("-", 1)[1] for f in files] == ["nols.npz", "zoom.npz"]  # no lock left behind

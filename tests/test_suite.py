@@ -61,3 +61,31 @@ def test_every_jax_process_of_the_run_shares_the_envs_compilation_cache():
     code = "import jax; print(jax.config.jax_compilation_cache_dir)"  # a child started as the tests start them
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip() == expected, proc.stderr
+
+
+def test_the_ci_cells_run_side_by_side_each_line_labelled_and_each_exit_kept():
+    """`nox -s ci` runs the cells' sessions at once through run_labelled: a failure in one
+    is that cell's own exit code; output keeps each command's order under its label."""
+    from repro._parallel import run_labelled
+
+    say = "import sys, time\nfor i in range(3):\n    print(sys.argv[1], i, flush=True); time.sleep(1)\nsys.exit(int(sys.argv[2]))"
+    lines = []
+
+    class Out:
+        def write(self, text):
+            lines.extend(text.splitlines())
+
+        def flush(self):
+            pass
+
+    results = run_labelled([("floor", [sys.executable, "-c", say, "a", "0"]),
+                            ("newest-cell", [sys.executable, "-c", say, "b", "3"]),
+                            ("gone", ["/nonexistent/python"])], out=Out())
+    assert {label: code for label, (code, _) in results.items()} == {"floor": 0, "newest-cell": 3, "gone": 127}
+    assert [line for line in lines if line.startswith("floor ")] == [f"floor       | a {i}" for i in range(3)]
+    assert [line for line in lines if line.startswith("newest-cell")] == [f"newest-cell | b {i}" for i in range(3)]
+    assert any(line.startswith("gone        | could not start /nonexistent/python") for line in lines)
+    # side by side, not one after the other: both ran their 3 s at once
+    assert lines.index("newest-cell | b 0") < lines.index("floor       | a 2")
+    noxfile = runpy.run_path(os.path.join(ROOT, "noxfile.py"))
+    assert noxfile["nox"].options.sessions == ["ci"]

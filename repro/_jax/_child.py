@@ -10,6 +10,9 @@
   it reads one JSON job per stdin line, `{"source", "scenario", "mode", "budget"}` where
   `source` defines `model`, `loss` and `optimum` (a generated case) and `budget` holds
   repro._catalogue.Budget fields (empty: the defaults), and answers each the same way.
+  A job whose scenario is `_reference:NAME` computes the flat-vector reference scenario NAME
+  is judged against, for the whole budget, and shares it with the pool's other workers
+  (REPRO_REFERENCE_STORE, `_shared`): Workers sends one ahead of a case's scenarios.
   One JAX import and warm caches serve many jobs. It prints an empty result `{}` once
   it has imported JAX and started its backend, so the parent can start workers before
   timing anything, and knows XLA accepted its XLA_FLAGS.
@@ -20,13 +23,14 @@ benchmarks use it, to measure what the oracle costs.
 
 import collections
 import ctypes
+import hashlib
 import json
 import os
 import sys
 import time
 
 from .._catalogue import Budget
-from .._isolate import RESULT_MARKER
+from .._isolate import REFERENCE_JOB, RESULT_MARKER
 from .._outcome import Outcome
 
 
@@ -86,6 +90,18 @@ def check_problem(path):
     sys.stdout.flush()
 
 
+def _prefetch(name, mode, case, budget, share):
+    """Run a `_reference:NAME` job: the reference record NAME needs, computed and shared."""
+    from ._run import prefetch_reference
+
+    start = time.perf_counter()
+    try:
+        steps = prefetch_reference(name.split(":", 1)[1], case["model"], case["loss"], budget, share)
+    except Exception as error:  # noqa: BLE001 -- the scenarios compute it themselves then
+        return Outcome(name, mode, "error", exc_type=type(error).__name__, message=str(error)[:500])
+    return Outcome(name, mode, "converged", iterations=steps, seconds=round(time.perf_counter() - start, 3))
+
+
 def serve(lines):
     import jax
 
@@ -117,8 +133,12 @@ def serve(lines):
             continue
         case = built[source]
         budget = Budget(**job.get("budget") or {})
+        share = hashlib.sha256(source.encode()).hexdigest()[:32]
+        if name.startswith(REFERENCE_JOB):
+            _report(_prefetch(name, mode, case, budget, share))
+            continue
         _report(run_scenario(name, mode, case["model"], case["loss"], optimum=case.get("optimum"), budget=budget,
-                             problem=case.get("problem"), oracle=_oracle()))
+                             problem=case.get("problem"), oracle=_oracle(), share=share))
 
 
 if __name__ == "__main__":

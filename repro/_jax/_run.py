@@ -14,7 +14,7 @@ from .._catalogue import NO_LINESEARCH, Budget
 from .._outcome import Outcome
 from .._signatures import message_family, raising_library, refine_phase
 from .._versions import installed_versions
-from . import _oracle, _scenarios
+from . import _oracle, _scenarios, _shared
 
 
 def loss_of_filtered(model, loss):
@@ -105,11 +105,14 @@ def _unfiltered_tracebacks():
         jax.config.update("jax_traceback_filtering", previous)
 
 
-def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget(), problem=None, oracle=True):
+def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget(), problem=None, oracle=True,
+                 share=None):
     """Run scenario `name` ("eager" or "jit" mode) and record what happened.
 
     A scenario that finishes is compared with the flat-vector reference (`_oracle`) unless
     `oracle=False`: departing from it makes the outcome `wrong_result`, whatever the losses say.
+    `share`: a key naming the case (its source's hash) under which the reference record is
+    shared with the other workers of a pool (`_shared`), so it is computed once per case.
     """
     scenario = getattr(_scenarios, name)
     outcome = Outcome(scenario=name, mode=mode, status="error",
@@ -127,7 +130,7 @@ def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget(), prob
     else:
         _record_result(outcome, result)
         if oracle:
-            _judge_by_reference(outcome, name, model, loss, result)
+            _judge_by_reference(outcome, name, model, loss, result, share)
     outcome.seconds = round(time.perf_counter() - start, 3)
     return outcome
 
@@ -213,10 +216,53 @@ def _first_line(text):
     return text.splitlines()[0] if text else ""
 
 
-def _judge_by_reference(outcome, name, model, loss, result):
+def ended(record):
+    """A reference record that cannot be extended: it raised or stopped being finite."""
+    losses = record["losses"]
+    return record["error"] is not None or bool(losses and not np.isfinite(losses[-1]))
+
+
+def _upto(record, steps):
+    """`record` cut to its first `steps` iterations (what a fresh reference would have recorded)."""
+    if len(record["losses"]) <= steps + 1:
+        return record
+    return {"losses": record["losses"][:steps + 1], "iterates": record["iterates"][:steps + 1], "error": None}
+
+
+def reference_record(name, model, loss, steps, share=None):
+    """The reference record for scenario `name`, advanced to `steps` iterations (fewer only if
+    it ended). With `share` and a pool's store, a record another worker computed is used when
+    it covers `steps`; one being computed is waited for; else this worker computes and stores it."""
+    local = reference_for(name, model, loss)
+    directory = _shared.store() if share else None
+    if directory is None or len(local.record["losses"]) > steps or ended(local.record):
+        return _upto(local.extend(steps), steps)
+    key = f"{share}-{'nols' if name in NO_LINESEARCH else 'zoom'}"
+    while True:
+        record = _shared.load(directory, key)
+        if record is not None and (len(record["losses"]) > steps or ended(record)):
+            return _upto(record, steps)
+        if _shared.claim(directory, key):
+            try:
+                record = local.extend(steps)
+                _shared.save(directory, key, record)
+                return _upto(record, steps)
+            finally:
+                _shared.release(directory, key)
+        _shared.wait(directory, key)
+
+
+def prefetch_reference(name, model, loss, budget=Budget(), share=None):
+    """Compute (and share) scenario `name`'s reference record for the whole budget, ahead of
+    the scenarios that will be judged against it; returns the number of iterations recorded."""
+    record = reference_record(name, model, loss, budget.max_steps, share)
+    return len(record["losses"]) - 1
+
+
+def _judge_by_reference(outcome, name, model, loss, result, share=None):
     """Compare the finished run with its reference; a departure makes it a wrong result."""
     steps = result["iterations"]
-    reference = reference_for(name, model, loss).extend(steps)
+    reference = reference_record(name, model, loss, steps, share)
     agreement = _oracle.compare(result, reference, _oracle.tolerance(model, loss),
                                 lambda: reference_for(name, model, loss, shadow=True).extend(steps))
     outcome.reference = agreement.to_dict()
