@@ -5,8 +5,8 @@
     python benchmarks/bench_ci.py --keep           # keep the clone (its .nox/ envs) for a look afterwards
 
 Prints the load average before and after (the machine is shared: timings taken under load are
-slower), the wall time of the whole `.ci/run`, each nox session's time and pytest's summary line
-per session, and `.ci/run`'s exit code. The clone is of the committed HEAD: commit first.
+slower), the wall time of the whole `.ci/run`, each cell's time and pytest's summary line
+per cell, and `.ci/run`'s exit code. The clone is of the committed HEAD: commit first.
 Figures, not assertions.
 """
 
@@ -49,8 +49,8 @@ def main():
         f.write(proc.stdout + proc.stderr)
     print(f".ci/run exit {proc.returncode} in {wall:.0f} s ({wall / 60:.1f} min); load after {load()}")
     for line in (proc.stdout + proc.stderr).splitlines():
-        if re.search(r"nox > \* |nox > Ran |^=+ .*(passed|failed|error).* in ", line):
-            print("  " + line.strip("= "))
+        if re.search(r"nox > \* |nox > Ran |nox > tests\(|nox > Session ci |(^|\| )=+ .*(passed|failed|error).* in ", line):
+            print("  " + line.strip("= "))  # `nox -s ci` prefixes each cell's lines with "<cell> | "
     print(f"log: {os.path.join(folder, 'ci.log')}")
     if not args.keep:
         shutil.rmtree(clone, ignore_errors=True)
