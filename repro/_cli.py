@@ -162,7 +162,7 @@ def cmd_survey(argv):
         return EXIT_OK
     command = f"{SCRIPT} survey " + " ".join(argv)
     run = _survey.survey(planned, directory=directory, modes=opts.modes, force=opts.force, keep_envs=opts.keep_envs,
-                         timeout=opts.timeout, command=command.strip(), log=_stderr)
+                         timeout=opts.timeout, command=command.strip(), log=_stderr, cells_at_once=opts.cells)
     changes = {key: _survey.changes_against_previous(key, directory) for key in run.measured} if opts.new else {}
     if opts.json:
         print(json.dumps({"measured": run.measured, "skipped": run.skipped, "seconds": round(run.seconds, 1),

@@ -437,6 +437,7 @@ class SurveyOptions:
     timeout: float = 600.0
     heatmap: bool = False  # (re)draw the heat map from the data, measure nothing
     json: bool = False
+    cells: int = 2  # cells measured at once
 
 
 def survey_options(argv):
@@ -455,12 +456,16 @@ def survey_options(argv):
     p.add_argument("--dry-run", action="store_true", help="print the planned cells and what is pending")
     p.add_argument("--data", metavar="DIR", help="observation folder (default: repro/_data/observations)")
     p.add_argument("--timeout", type=float, default=SurveyOptions.timeout, help="seconds per scenario")
+    p.add_argument("--cells", type=int, default=SurveyOptions.cells, metavar="N",
+                   help="cells measured at once, each with its own env and workers (default 2: one cell's "
+                        "workers leave the cores idle part of the time)")
     p.add_argument("--heatmap", action="store_true", help="only draw docs/survey.{svg,html} from the data")
     p.add_argument("--json", action="store_true", help="print the run's summary as JSON")
     args = p.parse_args(list(argv))
     _positive(args.timeout, "--timeout")
+    _positive(args.cells, "--cells")
     if args.data and not os.path.isdir(args.data):
         raise UsageError(f"--data {args.data}: not a directory")
     return SurveyOptions(tuple(dict.fromkeys(args.series)) or SURVEY_SERIES, tuple(args.only),
                          tuple(check_modes(args.mode)), args.new, args.force, args.keep_envs, args.dry_run,
-                         args.data, args.timeout, args.heatmap, args.json)
+                         args.data, args.timeout, args.heatmap, args.json, args.cells)

@@ -21,8 +21,10 @@ import datetime
 import hashlib
 import json
 import os
+import queue
 import shutil
 import subprocess
+import threading
 import time
 from typing import Callable, Optional
 
@@ -234,14 +236,21 @@ def _merge(earlier, measured):
 
 
 def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=False, timeout=600,
-           log=print, command="repro survey", measure: Callable = measure_cell):
-    """Measure every pending cell, writing each cell's file as soon as it is measured."""
+           log=print, command="repro survey", measure: Callable = measure_cell, cells_at_once=1):
+    """Measure every pending cell, writing each cell's file as soon as it is measured.
+
+    `cells_at_once` cells are measured side by side (each with its own env and workers): one
+    cell's workers leave the cores idle between jobs and while its env is built, its packages
+    listed and its workers start, and another cell's work fills that time. A cell's recorded
+    seconds are then those of a shared machine."""
     os.makedirs(directory, exist_ok=True)
     todo = pending(planned, directory, force=force, modes=modes)
     earlier = {c.key: c for c in load(directory)}
     run = SurveyRun(planned, skipped=[p.key for p in planned if p not in todo])
     start = time.perf_counter()
-    for number, cell in enumerate(todo, 1):
+
+    def one(numbered):
+        number, cell = numbered
         log(f"[{number}/{len(todo)}] {cell.key}: {' '.join(cell.requirements)}"
             + (f" (exclude-newer {cell.exclude_newer})" if cell.exclude_newer else ""))
         done = earlier.get(cell.key)
@@ -253,8 +262,46 @@ def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=F
         log(f"[{number}/{len(todo)}] {cell.key}: {measured.status.upper()} "
             + " ".join(f"{k} {measured.versions.get(k)}" for k in ("jax", "optax", "equinox"))
             + f" ({', '.join(f'{k} {v:.0f} s' for k, v in measured.seconds.items())})")
+
+    _side_by_side(one, list(enumerate(todo, 1)), cells_at_once)
+    run.measured.sort(key=[c.key for c in todo].index)
     run.seconds = time.perf_counter() - start
     return run
+
+
+def _side_by_side(work, items, count):
+    """`work(item)` for every item, `count` at a time, in order of the items. One at a time runs
+    here in this thread. Otherwise daemon threads take the items, and this thread keeps waking
+    so that Ctrl-C stops the run (the cells' workers see their input close and exit); an item
+    that raised (not a cell-level failure, which is recorded: a bug) stops the taking of more,
+    and is raised here once the others running have finished."""
+    if count <= 1 or len(items) <= 1:
+        for item in items:
+            work(item)
+        return
+    todo, errors = queue.SimpleQueue(), []
+    for item in items:
+        todo.put(item)
+
+    def drain():
+        while not errors:
+            try:
+                item = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                work(item)
+            except BaseException as error:  # noqa: BLE001 -- re-raised in the calling thread
+                errors.append(error)
+
+    threads = [threading.Thread(target=drain, daemon=True) for _ in range(min(count, len(items)))]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(0.2)
+    if errors:
+        raise errors[0]
 
 
 def _release(cell):

@@ -91,6 +91,43 @@ def test_survey_writes_each_cell_as_measured_and_resumes_after_an_interruption(t
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp")]
 
 
+def test_cells_side_by_side_are_each_written_and_a_failing_cell_stops_the_taking_of_more(tmp_path):
+    import threading
+    import time
+
+    planned = _survey.plan(FakeIndex(), series=("jax",))
+    measure, asked = fake_measure({})
+    running, most = set(), []
+
+    def slow(cell, **kw):
+        running.add(cell.key)
+        most.append(len(running))
+        time.sleep(0.3)
+        running.discard(cell.key)
+        return measure(cell, **kw)
+
+    run = _survey.survey(planned, directory=str(tmp_path), measure=slow, log=lambda m: None, cells_at_once=2)
+    assert sorted(asked) == sorted(p.key for p in planned) and run.measured == [p.key for p in planned]
+    assert sorted(os.listdir(tmp_path)) == sorted(f"{p.key}.json" for p in planned)
+    assert max(most) == 2  # two at once, never more
+
+    started, asked[:] = threading.Event(), []
+
+    def failing(cell, **kw):
+        if cell.key == planned[1].key:
+            started.wait(5)  # both cells are running
+            raise RuntimeError("a bug")
+        started.set()
+        time.sleep(0.3)
+        return measure(cell, **kw)
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        _survey.survey(planned, directory=str(tmp_path / "b"), measure=failing, log=lambda m: None,
+                       cells_at_once=2)
+    assert asked == [planned[0].key]  # the one already running finished and was written; no more were taken
+    assert os.listdir(tmp_path / "b") == [f"{planned[0].key}.json"]
+
+
 def test_a_changed_plan_is_measured_again(tmp_path):
     planned = _survey.plan(FakeIndex(), series=("optax",))
     measure, asked = fake_measure({})
