@@ -206,9 +206,11 @@ def reference_for(name, model, loss, *, shadow=False):
 
 
 def clear_caches():
-    """Forget the cached references and content flags (and the modules they hold)."""
+    """Forget the cached references, content flags and measuring functions (and the modules,
+    losses and compiled programs they hold)."""
     _references.clear()
     _contents.clear()
+    _scenarios._MEASURES.clear()
 
 
 def _first_line(text):

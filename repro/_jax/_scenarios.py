@@ -248,6 +248,22 @@ def iterate(model):
 # --- Driving a scenario -------------------------------------------------------------
 
 
+_MEASURES = {}  # (id(loss), jit) -> (loss, its value_and_grad): the last few
+
+
+def measured(loss, *, jit):
+    """`loss`'s value and gradient, under `eqx.filter_jit` or not; the same function object for
+    the same loss, so every scenario run on a module measures its iterates with one compiled
+    program instead of compiling the same one again."""
+    key = (id(loss), jit)
+    if key not in _MEASURES or _MEASURES[key][0] is not loss:
+        value_and_grad = eqx.filter_value_and_grad(loss)
+        _MEASURES[key] = (loss, eqx.filter_jit(value_and_grad) if jit else value_and_grad)
+        while len(_MEASURES) > 32:
+            del _MEASURES[next(iter(_MEASURES))]
+    return _MEASURES[key][1]
+
+
 def iterations(scenario, model, loss, *, jit):
     """Run `scenario` one L-BFGS iteration at a time, eagerly or under `eqx.filter_jit`.
 
@@ -255,9 +271,9 @@ def iterations(scenario, model, loss, *, jit):
     Exceptions propagate; `current_phase()` then says where.
     """
     init, step = scenario(model, loss)
-    value_and_grad = eqx.filter_value_and_grad(loss)
+    value_and_grad = measured(loss, jit=jit)
     if jit:
-        init, step, value_and_grad = eqx.filter_jit(init), eqx.filter_jit(step), eqx.filter_jit(value_and_grad)
+        init, step = eqx.filter_jit(init), eqx.filter_jit(step)
 
     def measure(model):
         with phase("loss"):
