@@ -457,8 +457,8 @@ def survey_options(argv):
     p.add_argument("--data", metavar="DIR", help="observation folder (default: repro/_data/observations)")
     p.add_argument("--timeout", type=float, default=SurveyOptions.timeout, help="seconds per scenario")
     p.add_argument("--cells", type=int, default=SurveyOptions.cells, metavar="N",
-                   help="cells measured at once, each with its own env and workers (default 2: one cell's "
-                        "workers leave the cores idle part of the time)")
+                   help="cells measured at once, each with its own env and workers (default 2: one cell's env "
+                        "build and worker start overlap another's work; measured gain small)")
     p.add_argument("--heatmap", action="store_true", help="only draw docs/survey.{svg,html} from the data")
     p.add_argument("--json", action="store_true", help="print the run's summary as JSON")
     args = p.parse_args(list(argv))
