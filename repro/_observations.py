@@ -86,6 +86,12 @@ class CellObservations:
     # The modes measured with JAX's persistent compilation cache on (cells measured before
     # 2026-11-27 11:00 UTC; the survey has run without it since: repro._isolate.CACHE_UNSAFE_JAXLIB).
     cached_modes: list = dataclasses.field(default_factory=list)
+    # The XLA_FLAGS its workers compiled with (repro._isolate.FAST_COMPILE_FLAGS, narrowed to
+    # what that XLA knows); None in cells measured before it was recorded (2026-11-27 17:30 UTC).
+    xla_flags: Optional[str] = None
+    # mode -> a cell measured earlier in the same run whose env was identical (same Python,
+    # every installed distribution at the same version): its observations are this cell's.
+    same_env_as: dict = dataclasses.field(default_factory=dict)
     schema: int = SCHEMA
 
     @property

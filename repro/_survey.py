@@ -35,7 +35,7 @@ from . import _envs, _index
 from ._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from ._corpus import SURVEY
 from ._files import write_json_atomic
-from ._isolate import Workers
+from ._isolate import Workers, default_workers
 from ._matrix import CELLS
 from ._observations import DATA_DIR, CellObservations, Observation, load, path_of
 
@@ -130,9 +130,11 @@ def corpus_jobs(mode):
 
 
 def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, timeout=600, log=print,
-                 command="repro survey", workers=None):
+                 command="repro survey", workers=None, worker_count=None, twins=None):
     """Build the cell's env, run the corpus there, return its CellObservations (never raises
-    for a cell-level failure: an unresolvable or unimportable env is recorded as such)."""
+    for a cell-level failure: an unresolvable or unimportable env is recorded as such).
+    `twins` (a `Twins`): if a cell measured earlier in this run installed exactly the same
+    distributions on the same Python, its observations are this cell's too (`same_env_as`)."""
     cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
                             planned.exclude_newer, plan=planned.plan_key(), command=command, measured=_now())
     interpreter = _envs.find_interpreter(planned.python)
@@ -145,7 +147,12 @@ def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, tim
         return cell
     try:
         _record_installed(cell, python)
-        _run_corpus(cell, python, modes, timeout, workers)
+        twin = twins.find(cell, modes) if twins else None
+        if twin is None:
+            _run_corpus(cell, python, modes, timeout, workers, worker_count)
+        else:
+            _copy_measurement(cell, twin, modes)
+            log(f"{planned.key}: the same env as {twin.key} (every installed version): its observations are this cell's")
     finally:
         if not keep_env:
             shutil.rmtree(path, ignore_errors=True)
@@ -179,10 +186,13 @@ def _record_installed(cell, python):
     cell.status, cell.reason = "ok", ""
 
 
-def _run_corpus(cell, python, modes, timeout, workers):
-    """Every module through every scenario, jit then eager, each mode timed."""
-    pool = workers or Workers(python=python, timeout=timeout, compilation_cache=False)
+def _run_corpus(cell, python, modes, timeout, workers, worker_count=None):
+    """Every module through every scenario, jit then eager, each mode timed; the cell records
+    the XLA flags its workers compiled with."""
+    pool = workers or Workers(worker_count, python=python, timeout=timeout, compilation_cache=False)
     try:
+        pool.start()
+        cell.xla_flags = pool.xla_flags
         for mode in [m for m in ("jit", "eager") if m in modes]:
             start = time.perf_counter()
             jobs = corpus_jobs(mode)
@@ -193,6 +203,38 @@ def _run_corpus(cell, python, modes, timeout, workers):
     finally:
         if workers is None:
             pool.close()
+
+
+class Twins:
+    """The cells measured in this run, by their env (Python and every installed distribution).
+
+    The same programs on the same libraries compute the same thing, so a cell whose env is
+    identical to one already measured (the survey's JAX cell for the newest JAX and the matrix's
+    `newest` cell, say) takes that cell's observations instead of measuring them again."""
+
+    def __init__(self):
+        self._cells, self._lock = {}, threading.Lock()
+
+    @staticmethod
+    def _env(cell):
+        return cell.python_version, tuple(sorted(cell.installed.items()))
+
+    def add(self, cell):
+        if cell.status == "ok" and cell.observations:
+            with self._lock:
+                self._cells.setdefault(self._env(cell), CellObservations.from_dict(cell.to_dict()))
+
+    def find(self, cell, modes):
+        with self._lock:
+            twin = self._cells.get(self._env(cell))
+        return twin if twin is not None and set(modes) <= _modes_of(twin) else None
+
+
+def _copy_measurement(cell, twin, modes):
+    cell.observations = [Observation.from_dict(o.to_dict()) for o in twin.observations if o.mode in modes]
+    cell.contents = json.loads(json.dumps(twin.contents))
+    cell.xla_flags = twin.xla_flags
+    cell.same_env_as = {mode: twin.same_env_as.get(mode, twin.key) for mode in modes}
 
 
 def _now():
@@ -229,6 +271,8 @@ def _merge(earlier, measured):
     kept = [o for o in earlier.observations if o.mode not in new_modes]
     measured.observations = kept + measured.observations
     measured.seconds = {**{k: v for k, v in earlier.seconds.items() if k not in new_modes}, **measured.seconds}
+    measured.same_env_as = {**{m: k for m, k in earlier.same_env_as.items() if m not in new_modes},
+                            **measured.same_env_as}
     measured.cached_modes = sorted({*measured.cached_modes, *({o.mode for o in kept} & set(earlier.cached_modes))})
     order = {name: i for i, name in enumerate(SURVEY)}
     measured.observations.sort(key=lambda o: (o.mode, order.get(o.module, 99), list(SCENARIOS).index(o.scenario)))
@@ -246,6 +290,7 @@ def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=F
     os.makedirs(directory, exist_ok=True)
     todo = pending(planned, directory, force=force, modes=modes)
     earlier = {c.key: c for c in load(directory)}
+    worker_count, twins = workers_per_cell(cells_at_once), Twins()
     run = SurveyRun(planned, skipped=[p.key for p in planned if p not in todo])
     start = time.perf_counter()
 
@@ -255,8 +300,10 @@ def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=F
             + (f" (exclude-newer {cell.exclude_newer})" if cell.exclude_newer else ""))
         done = earlier.get(cell.key)
         missing = [m for m in modes if force or done is None or done.plan != cell.plan_key() or m not in _modes_of(done)]
-        measured = _merge(done,
-                          measure(cell, modes=missing, keep_env=keep_envs, timeout=timeout, log=log, command=command))
+        fresh = measure(cell, modes=missing, keep_env=keep_envs, timeout=timeout, log=log, command=command,
+                        worker_count=worker_count, twins=twins)
+        twins.add(fresh)  # what this run measured, not what an earlier file adds to it
+        measured = _merge(done, fresh)
         write_json_atomic(path_of(cell.key, directory), measured.to_dict())
         run.measured.append(cell.key)
         log(f"[{number}/{len(todo)}] {cell.key}: {measured.status.upper()} "
@@ -267,6 +314,13 @@ def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=F
     run.measured.sort(key=[c.key for c in todo].index)
     run.seconds = time.perf_counter() - start
     return run
+
+
+def workers_per_cell(cells_at_once):
+    """The cores (REPRO_WORKERS, else all) shared out between the cells measured at once, at
+    least one worker each: the survey is CPU-bound, so more processes than cores only add a
+    second JAX import and a second compile of what each worker compiles for itself."""
+    return max(1, default_workers() // max(1, cells_at_once))
 
 
 def _side_by_side(work, items, count):

@@ -173,20 +173,30 @@ def test_a_worker_crash_that_does_not_repeat_is_retried_once(monkeypatch):
     assert "died on this job first" in outcome.output
 
 
-def test_workers_use_the_first_fast_compile_flags_this_xla_accepts(monkeypatch):
-    """XLA aborts on a flag it does not know; the workers then try the next set."""
+def test_workers_drop_the_fast_compile_flags_this_xla_does_not_know(monkeypatch):
+    """XLA aborts on a flag it does not know and names it; the workers keep the rest of the set."""
     from repro import _isolate
 
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.delenv("REPRO_FAST_COMPILE", raising=False)
     monkeypatch.setattr(_isolate, "FAST_COMPILE_FLAGS",
-                        ("--xla_repro_no_such_flag=1", "--xla_backend_optimization_level=0", ""))
+                        ("--xla_repro_no_such_flag=1 --xla_backend_optimization_level=0 --xla_repro_nor_this=2", ""))
     with _isolate.Workers(2, timeout=120) as workers:
         assert workers.xla_flags is None  # not known before a worker has started
         workers.start()
         assert workers.xla_flags == "--xla_backend_optimization_level=0"
         (outcome,) = workers.run([(CASE, "partition_fix", "jit")])
     assert outcome.status == "converged"
+
+
+def test_unknown_xla_flags_are_read_off_the_abort_message():
+    from repro._isolate import _without_unknown
+
+    flags = "--xla_a=false --xla_b=0 --xla_c=1"
+    message = "2026-11-27 F external/xla/xla/parse_flags_from_env.cc:224] Unknown flags in XLA_FLAGS: --xla_a=false --xla_c=1  \n"
+    assert _without_unknown(flags, message) == "--xla_b=0"
+    assert _without_unknown(flags, "Unknown flags in XLA_FLAGS: --xla_zz=1") is None  # names none of ours
+    assert _without_unknown(flags, "Segmentation fault") is None
 
 
 def test_user_xla_flags_and_repro_fast_compile_0_switch_the_flags_off(monkeypatch):

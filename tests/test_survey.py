@@ -128,6 +128,67 @@ def test_cells_side_by_side_are_each_written_and_a_failing_cell_stops_the_taking
     assert os.listdir(tmp_path / "b") == [f"{planned[0].key}.json"]
 
 
+def test_a_cell_whose_env_is_identical_to_one_measured_in_this_run_takes_its_observations(tmp_path, monkeypatch):
+    """Two cells that install exactly the same distributions on the same Python run the same
+    programs: the second is not measured again, and its file says whose observations it holds."""
+    from repro._outcome import Outcome
+
+    planned = _survey.plan(FakeIndex(), series=("jax",))  # jax-0.4.30, jax-0.4.31, jax-0.11.0
+    envs = {"jax-0.4.30": {"jax": "0.4.30"}, "jax-0.4.31": {"jax": "0.4.30"}, "jax-0.11.0": {"jax": "0.11.0"}}
+    runs = []
+
+    def record_installed(cell, python):
+        cell.python_version, cell.installed, cell.status = "3.11.7", dict(envs[cell.key]), "ok"
+
+    def run_corpus(cell, python, modes, timeout, workers, worker_count=None):
+        runs.append(cell.key)
+        cell.xla_flags = "--xla_backend_optimization_level=0"
+        for mode in modes:
+            cell.observations.append(Observation.of("builtin", Outcome("no_params", mode, "converged", iterations=7)))
+
+    monkeypatch.setattr(_survey._envs, "find_interpreter", lambda version: "/usr/bin/python3")
+    monkeypatch.setattr(_survey, "_build", lambda cell, planned, interpreter, path, log: "python")
+    monkeypatch.setattr(_survey, "_record_installed", record_installed)
+    monkeypatch.setattr(_survey, "_run_corpus", run_corpus)
+    _survey.survey(planned, directory=str(tmp_path), modes=("jit",), log=lambda m: None)
+    assert runs == ["jax-0.4.30", "jax-0.11.0"]  # jax-0.4.31 resolved to jax-0.4.30's env
+    cells = {c.key: c for c in load(str(tmp_path))}
+    assert cells["jax-0.4.31"].same_env_as == {"jit": "jax-0.4.30"} and cells["jax-0.11.0"].same_env_as == {}
+    assert [o.to_dict() for o in cells["jax-0.4.31"].observations] == [o.to_dict() for o in cells["jax-0.4.30"].observations]
+    assert cells["jax-0.4.31"].xla_flags == "--xla_backend_optimization_level=0"
+
+    # A twin from an earlier run is not used: only what this run measured.
+    runs.clear()
+    _survey.survey(planned[1:2], directory=str(tmp_path), modes=("jit",), force=True, log=lambda m: None)
+    again = {c.key: c for c in load(str(tmp_path))}["jax-0.4.31"]
+    assert runs == ["jax-0.4.31"] and again.same_env_as == {}
+
+
+def test_the_cores_are_shared_out_between_the_cells_measured_at_once(monkeypatch):
+    monkeypatch.setenv("REPRO_WORKERS", "2")
+    assert [_survey.workers_per_cell(n) for n in (1, 2, 3)] == [2, 1, 1]
+    monkeypatch.setenv("REPRO_WORKERS", "4")
+    assert _survey.workers_per_cell(2) == 2
+
+
+def test_a_cell_records_the_xla_flags_its_workers_compiled_with():
+    from repro._outcome import Outcome
+
+    class Pool:
+        xla_flags = "--xla_backend_optimization_level=0 --xla_cpu_parallel_codegen_split_count=1"
+
+        def start(self):
+            return self
+
+        def run(self, jobs):
+            return [Outcome(scenario, mode, "converged", iterations=3) for _, scenario, mode, _ in jobs]
+
+    cell = CellObservations("jax-0.6.2", "jax", "3.11", [])
+    _survey._run_corpus(cell, "python", ("jit",), 60, Pool())
+    assert cell.xla_flags == Pool.xla_flags
+    assert len(cell.observations) == len(SURVEY) * len(SCENARIOS)
+
+
 def test_a_changed_plan_is_measured_again(tmp_path):
     planned = _survey.plan(FakeIndex(), series=("optax",))
     measure, asked = fake_measure({})

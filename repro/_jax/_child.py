@@ -23,6 +23,7 @@ benchmarks use it, to measure what the oracle costs.
 
 import collections
 import ctypes
+import gc
 import hashlib
 import json
 import os
@@ -108,6 +109,11 @@ def serve(lines):
     from ._run import load_case, run_scenario
 
     jax.devices()  # start the backend now: XLA reads (and may reject) XLA_FLAGS here
+    # Tracing makes a lot of short-lived garbage, and every collection walked JAX's own
+    # objects again: frozen, and collected less often, a survey cell's jobs took about 6% less
+    # CPU (jax 0.10.2). Nothing computed changes.
+    gc.freeze()
+    gc.set_threshold(20000, 20, 20)
     sys.stdout.write(f"{RESULT_MARKER} {{}}\n")  # ready: JAX is imported and its backend up
     sys.stdout.flush()
     # The last few cases' sources -> their namespaces (model, loss, optimum...): one build per
