@@ -457,8 +457,9 @@ def survey_options(argv):
     p.add_argument("--data", metavar="DIR", help="observation folder (default: repro/_data/observations)")
     p.add_argument("--timeout", type=float, default=SurveyOptions.timeout, help="seconds per scenario")
     p.add_argument("--cells", type=int, default=SurveyOptions.cells, metavar="N",
-                   help="cells measured at once, each with its own env and workers (default 2: one cell's env "
-                        "build and worker start overlap another's work; measured gain small)")
+                   help="cells measured at once, each with its own env; the cores (REPRO_WORKERS) are shared "
+                        "out between them, one worker each at least (default 2: on 2 cores, one worker per cell, "
+                        "measured faster than one cell with two workers or three cells)")
     p.add_argument("--heatmap", action="store_true", help="only draw docs/survey.{svg,html} from the data")
     p.add_argument("--json", action="store_true", help="print the run's summary as JSON")
     args = p.parse_args(list(argv))

@@ -272,9 +272,13 @@ def test_workers_compute_a_cases_reference_once_and_judge_as_without_sharing():
     with Workers(2, timeout=120, share_references=False) as alone:
         assert alone._store is None
         want = alone.run(jobs)
+    with Workers(1, timeout=120) as single:
+        assert single._store is None  # no one to share with: extended only as far as needed
+        one = single.run(jobs)
     assert not os.path.exists(store)  # removed when the pool closes
     assert [o.scenario for o in got] == [name for _, name, _ in jobs]  # the reference job is not among them
     assert [o.status for o in got] == ["converged"] * 4 + ["error"]
     assert [(o.status, o.iterations, o.final_loss, o.reference) for o in got] == \
-        [(o.status, o.iterations, o.final_loss, o.reference) for o in want]
+        [(o.status, o.iterations, o.final_loss, o.reference) for o in want] == \
+        [(o.status, o.iterations, o.final_loss, o.reference) for o in one]
     assert [f.rsplit("-", 1)[1] for f in files] == ["nols.npz", "zoom.npz"]  # no lock left behind
