@@ -9,8 +9,10 @@ The cells come from the package index, not from a hand-written list:
 - the default matrix cells, with their exact pins, so every default cell is measured exactly.
 
 Each cell builds its env (uv), runs the built-in problem and the fixed corpus
-(`repro/_corpus.py: SURVEY`) through every scenario, jit then eager, in `Workers`, and
-writes `repro/_data/observations/<cell>.json` atomically. A cell already measured with the
+(`repro/_corpus.py: SURVEY`) through every scenario, jit then eager, in `Workers` (the cores
+shared out between the cells measured at once), and writes
+`repro/_data/observations/<cell>.json` atomically. A cell whose env is identical to one
+measured earlier in the same run takes its observations (`Twins`). A cell already measured with the
 same plan is skipped, so an interrupted survey resumes where it stopped; a cell that cannot
 be installed or imported is written with its reason. `--new` measures only releases that are
 not in the data yet and prints what changed against the release before.
