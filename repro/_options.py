@@ -459,7 +459,7 @@ def survey_options(argv):
     p.add_argument("--cells", type=int, default=SurveyOptions.cells, metavar="N",
                    help="cells measured at once, each with its own env; the cores (REPRO_WORKERS) are shared "
                         "out between them, one worker each at least (default 2: on 2 cores, one worker per cell, "
-                        "measured faster than one cell with two workers or three cells)")
+                        "measured faster than two workers per cell or three cells at once)")
     p.add_argument("--heatmap", action="store_true", help="only draw docs/survey.{svg,html} from the data")
     p.add_argument("--json", action="store_true", help="print the run's summary as JSON")
     args = p.parse_args(list(argv))
