@@ -130,3 +130,39 @@ def test_a_reference_that_blows_up_ends_the_comparison_and_one_that_raises_is_re
     raised = {**record([4.0], [[2.0, 0.0]]), "error": "TypeError: true_fun and false_fun output must have identical types"}
     agreement = _oracle.compare(run, raised, 1e-6)
     assert not agreement.agrees and "reference itself raised TypeError" in agreement.summary()
+
+
+def _dtypes(tree):
+    return [(leaf.dtype, leaf.aval.weak_type) for leaf in jax.tree_util.tree_leaves(tree)]
+
+
+@pytest.mark.parametrize("name", ["builtin", "int_first", "mixed_dtypes", "bf16_loss", "steering_bf16"])
+def test_the_reference_compiles_its_step_once_where_that_is_the_same_program(name):
+    """A float32 reference starts from a strongly typed state, so its first step already has the
+    types every later step has (one compile, not two), and it records exactly what the weakly
+    typed start records; with bfloat16 in the vector or the loss the start is left weak."""
+    from repro._corpus import SURVEY
+    from repro._jax._run import load_case
+
+    case = load_case(SURVEY[name].source)
+    model, loss = case["model"], case["loss"]
+    init, step = _scenarios.reference()(model, loss)
+    start = eqx.filter_jit(init)(model)
+    weak = [w for _, w in _dtypes(start)]
+    if name in ("bf16_loss", "steering_bf16"):
+        assert any(weak)
+    else:
+        assert not any(weak) and _dtypes(start) == _dtypes(eqx.filter_jit(step)(model, start)[1])
+
+    def record(strong_start):
+        try:
+            return _scenarios.solve(_scenarios.reference(strong_start=strong_start), model, loss, jit=True,
+                                    steps=4, record=True)
+        except Exception as error:  # noqa: BLE001 -- optax 0.2.3's zoom raises on bfloat16: both must
+            return {"losses": [type(error).__name__, str(error)], "iterates": []}
+
+    weak_start, strong_start = record(False), record(True)
+    assert strong_start["losses"] == weak_start["losses"]
+    assert len(strong_start["iterates"]) == len(weak_start["iterates"])
+    for a, b in zip(strong_start["iterates"], weak_start["iterates"]):
+        np.testing.assert_array_equal(a, b)

@@ -198,7 +198,7 @@ def partition_fix(model, loss):
 # --- The reference: what every working call pattern must compute ---------------------
 
 
-def reference(linesearch=True, shadow=False):
+def reference(linesearch=True, shadow=False, strong_start=True):
     """L-BFGS on one flat vector holding the module's float arrays (`ravel_pytree`), with a
     `value_fn` that unravels it and recombines the static part: a plain array has nothing for
     this bug to bite on, so its iterates are what L-BFGS computes. `linesearch=False` mirrors
@@ -206,12 +206,19 @@ def reference(linesearch=True, shadow=False):
 
     `shadow=True` is the same computation with the vector stored back to front, so every sum
     runs in another order: started one epsilon away, how far it drifts from the first shows how far
-    rounding alone moves this problem's iterates."""
+    rounding alone moves this problem's iterates.
+
+    `strong_start`: the state `optim.init` returns holds weak-typed scalars (the step count and
+    step sizes) that the first step returns strongly typed, so under jit the step is traced and
+    compiled twice. When the vector and the loss are float32, a weak float32 or int32 scalar
+    promotes exactly as a strong one against everything the step computes with, so the
+    starting state is made strong (`_strong`) and the same program is compiled once. With
+    bfloat16 or float16 in play it is left as it is."""
 
     def make(model, loss):
         optim = optax.lbfgs() if linesearch else optax.lbfgs(linesearch=None)
         params, static = eqx.partition(model, eqx.is_inexact_array)
-        _, unravel = jax.flatten_util.ravel_pytree(params)
+        x0, unravel = jax.flatten_util.ravel_pytree(params)
         order = slice(None, None, -1 if shadow else 1)
 
         def flat(model):
@@ -220,8 +227,11 @@ def reference(linesearch=True, shadow=False):
         def value_fn(x):
             return loss(eqx.combine(unravel(x[order]), static))
 
+        float32 = x0.dtype == jnp.float32 and jax.eval_shape(value_fn, x0).dtype == jnp.float32
+
         def init(model):
-            return optim.init(flat(model))
+            state = optim.init(flat(model))
+            return _strong(state) if strong_start and float32 else state
 
         def step(model, opt_state):
             x = flat(model)
@@ -238,6 +248,18 @@ def reference(linesearch=True, shadow=False):
         return init, step
 
     return make
+
+
+def _strong(tree):
+    """`tree` with its weak-typed float32 and int32 arrays made strongly typed (same values)."""
+
+    def strong(leaf):
+        weak = getattr(getattr(leaf, "aval", None), "weak_type", False)
+        if weak and leaf.dtype in (jnp.float32, jnp.int32):
+            return jax.lax.convert_element_type(leaf, leaf.dtype)
+        return leaf
+
+    return jax.tree_util.tree_map(strong, tree)
 
 
 def iterate(model):
