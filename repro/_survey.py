@@ -134,7 +134,13 @@ def corpus_jobs(mode):
 def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, timeout=600, log=print,
                  command="repro survey", workers=None, worker_count=None, twins=None):
     """Build the cell's env, run the corpus there, return its CellObservations (never raises
-    for a cell-level failure: an unresolvable or unimportable env is recorded as such).
+    for a cell-level failure: an unresolvable or unimportable env is recorded as such, after
+    the fallback date was tried too).
+
+    Starting the cell's workers is its import check: a worker imports JAX, Optax, Equinox and
+    the scenario code, starts the backend and only then says it is ready, so a separate check
+    process would import all of that once more (about 0.8 s a cell, measured). Only when they
+    do not start is the env asked why (`_envs.import_error`), and that is the recorded reason.
     `twins` (a `Twins`): if a cell measured earlier in this run installed exactly the same
     distributions on the same Python, its observations are this cell's too (`same_env_as`)."""
     cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
@@ -143,42 +149,52 @@ def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, tim
     if interpreter is None:
         cell.status, cell.reason = "skipped", f"no Python {planned.python} interpreter on this machine"
         return cell
-    path = os.path.join(env_root, planned.key)
-    python = _build(cell, planned, interpreter, path, log)
-    if python is None:
-        return cell
+    path, pool = os.path.join(env_root, planned.key), None
+    tries = [planned.exclude_newer] + ([planned.fallback_exclude_newer] if planned.fallback_exclude_newer else [])
     try:
-        _record_installed(cell, python)
-        twin = twins.find(cell, modes) if twins else None
-        if twin is None:
-            _run_corpus(cell, python, modes, timeout, workers, worker_count)
-        else:
-            _copy_measurement(cell, twin, modes)
-            log(f"{planned.key}: the same env as {twin.key} (every installed version): its observations are this cell's")
+        for exclude_newer in tries:
+            python = _build(cell, planned, interpreter, path, exclude_newer, log)
+            if python is None:
+                continue
+            _record_installed(cell, python)
+            twin = twins.find(cell, modes) if twins else None
+            if twin is not None:
+                cell.exclude_newer = exclude_newer
+                _copy_measurement(cell, twin, modes)
+                log(f"{planned.key}: the same env as {twin.key} (every installed version): its observations are this cell's")
+                return cell
+            pool, error = _start_workers(python, timeout, workers, worker_count)
+            if pool is None:
+                cell.installed, cell.python_version = {}, None
+                _failed(cell, exclude_newer, "import-failed", error, log)
+                continue
+            cell.exclude_newer = exclude_newer
+            _run_corpus(cell, pool, modes)
+            return cell
     finally:
+        if pool is not None and workers is None:
+            pool.close()
         if not keep_env:
             shutil.rmtree(path, ignore_errors=True)
     return cell
 
 
-def _build(cell, planned, interpreter, path, log):
-    """The env's python, trying the fallback date if the newest resolution cannot import."""
-    tries = [planned.exclude_newer] + ([planned.fallback_exclude_newer] if planned.fallback_exclude_newer else [])
-    for exclude_newer in tries:
-        start = time.perf_counter()
-        built = _envs.build_env(path, interpreter, planned.requirements, extras=(), exclude_newer=exclude_newer)
-        cell.seconds["build"] = round(time.perf_counter() - start, 1)
-        failure = ("unresolvable", built.reason) if not built.ok else None
-        if failure is None:
-            error = _envs.import_error(built.python)
-            failure = ("import-failed", error) if error else None
-        if failure is None:
-            cell.exclude_newer = exclude_newer
-            return built.python
-        cell.attempts.append({"exclude_newer": exclude_newer, "status": failure[0], "reason": failure[1][-600:]})
-        log(f"{planned.key}: {failure[0]} (exclude-newer {exclude_newer}): {failure[1].splitlines()[-1][:200]}")
-        cell.status, cell.reason = failure
+def _build(cell, planned, interpreter, path, exclude_newer, log):
+    """The env's python, or None when it cannot be resolved (recorded as an attempt)."""
+    start = time.perf_counter()
+    built = _envs.build_env(path, interpreter, planned.requirements, extras=(), exclude_newer=exclude_newer)
+    cell.seconds["build"] = round(time.perf_counter() - start, 1)
+    if built.ok:
+        return built.python
+    _failed(cell, exclude_newer, "unresolvable", built.reason, log)
     return None
+
+
+def _failed(cell, exclude_newer, status, reason, log):
+    """Record an install that cannot be measured: the cell's status until a later try works."""
+    cell.attempts.append({"exclude_newer": exclude_newer, "status": status, "reason": reason[-600:]})
+    log(f"{cell.key}: {status} (exclude-newer {exclude_newer}): {(reason.splitlines() or [''])[-1][:200]}")
+    cell.status, cell.reason = status, reason
 
 
 def _record_installed(cell, python):
@@ -188,23 +204,32 @@ def _record_installed(cell, python):
     cell.status, cell.reason = "ok", ""
 
 
-def _run_corpus(cell, python, modes, timeout, workers, worker_count=None):
-    """Every module through every scenario, jit then eager, each mode timed; the cell records
-    the XLA flags its workers compiled with."""
+def _start_workers(python, timeout, workers=None, worker_count=None):
+    """(the cell's workers, started, "") or (None, why the env cannot import JAX or the scenario
+    code). A worker that does not start in an env that imports is a bug and raises."""
     pool = workers or Workers(worker_count, python=python, timeout=timeout, compilation_cache=False)
     try:
-        pool.start()
-        cell.xla_flags = pool.xla_flags
-        for mode in [m for m in ("jit", "eager") if m in modes]:
-            start = time.perf_counter()
-            jobs = corpus_jobs(mode)
-            for (module, _), outcome in zip(jobs, pool.run([job for _, job in jobs])):
-                cell.contents.setdefault(module, dict(outcome.contents or {}))
-                cell.observations.append(Observation.of(module, outcome))
-            cell.seconds[mode] = round(time.perf_counter() - start, 1)
-    finally:
+        return pool.start(), ""
+    except RuntimeError:
         if workers is None:
             pool.close()
+        error = _envs.import_error(python)
+        if not error:
+            raise
+        return None, error
+
+
+def _run_corpus(cell, pool, modes):
+    """Every module through every scenario on the started `pool`, jit then eager, each mode
+    timed; the cell records the XLA flags its workers compile with."""
+    cell.xla_flags = pool.xla_flags
+    for mode in [m for m in ("jit", "eager") if m in modes]:
+        start = time.perf_counter()
+        jobs = corpus_jobs(mode)
+        for (module, _), outcome in zip(jobs, pool.run([job for _, job in jobs])):
+            cell.contents.setdefault(module, dict(outcome.contents or {}))
+            cell.observations.append(Observation.of(module, outcome))
+        cell.seconds[mode] = round(time.perf_counter() - start, 1)
 
 
 class Twins:

@@ -140,15 +140,20 @@ def test_a_cell_whose_env_is_identical_to_one_measured_in_this_run_takes_its_obs
     def record_installed(cell, python):
         cell.python_version, cell.installed, cell.status = "3.11.7", dict(envs[cell.key]), "ok"
 
-    def run_corpus(cell, python, modes, timeout, workers, worker_count=None):
+    class Closable:
+        def close(self):
+            pass
+
+    def run_corpus(cell, pool, modes):
         runs.append(cell.key)
         cell.xla_flags = "--xla_backend_optimization_level=0"
         for mode in modes:
             cell.observations.append(Observation.of("builtin", Outcome("no_params", mode, "converged", iterations=7)))
 
     monkeypatch.setattr(_survey._envs, "find_interpreter", lambda version: "/usr/bin/python3")
-    monkeypatch.setattr(_survey, "_build", lambda cell, planned, interpreter, path, log: "python")
+    monkeypatch.setattr(_survey, "_build", lambda cell, planned, interpreter, path, exclude_newer, log: "python")
     monkeypatch.setattr(_survey, "_record_installed", record_installed)
+    monkeypatch.setattr(_survey, "_start_workers", lambda python, timeout, workers, worker_count: (Closable(), ""))
     monkeypatch.setattr(_survey, "_run_corpus", run_corpus)
     _survey.survey(planned, directory=str(tmp_path), modes=("jit",), log=lambda m: None)
     assert runs == ["jax-0.4.30", "jax-0.11.0"]  # jax-0.4.31 resolved to jax-0.4.30's env
@@ -184,9 +189,70 @@ def test_a_cell_records_the_xla_flags_its_workers_compiled_with():
             return [Outcome(scenario, mode, "converged", iterations=3) for _, scenario, mode, _ in jobs]
 
     cell = CellObservations("jax-0.6.2", "jax", "3.11", [])
-    _survey._run_corpus(cell, "python", ("jit",), 60, Pool())
+    _survey._run_corpus(cell, Pool().start(), ("jit",))
     assert cell.xla_flags == Pool.xla_flags
     assert len(cell.observations) == len(SURVEY) * len(SCENARIOS)
+
+
+def test_an_env_whose_workers_cannot_import_is_recorded_and_the_fallback_date_measured(tmp_path, monkeypatch):
+    """Starting the workers is the cell's import check: when they do not start, the env is asked
+    why, that is recorded as an import-failed attempt, and the fallback date is tried; a worker
+    that does not start in an env that imports is a bug, not a finding."""
+    from repro._outcome import Outcome
+
+    planned = _survey.plan(FakeIndex(), series=("jax",))[0]  # jax-0.4.30, with a fallback date
+    built, ran, closed = [], [], []
+
+    class Pool:
+        xla_flags = ""
+
+        def __init__(self, count=None, *, python=None, **kwargs):
+            self.python = python
+
+        def start(self):
+            if self.python.endswith("broken"):
+                raise RuntimeError("a scenario worker did not start: ...")
+            return self
+
+        def run(self, jobs):
+            ran.append(self.python)
+            return [Outcome(scenario, mode, "converged", iterations=3) for _, scenario, mode, _ in jobs]
+
+        def close(self):
+            closed.append(self.python)
+
+    def build_env(path, interpreter, requirements, extras, exclude_newer):
+        built.append(exclude_newer)
+        python = "env-broken" if exclude_newer is None else "env-good"
+        return _survey._envs.EnvResult(True, path, python, 0.1, False)
+
+    def record_installed(cell, python):
+        cell.python_version, cell.installed, cell.status, cell.reason = "3.11.7", {"jax": "0.4.30"}, "ok", ""
+
+    monkeypatch.setattr(_survey._envs, "find_interpreter", lambda version: "/usr/bin/python3")
+    monkeypatch.setattr(_survey._envs, "build_env", build_env)
+    monkeypatch.setattr(_survey._envs, "import_error", lambda python: "ModuleNotFoundError: No module named 'jax'"
+                        if python.endswith("broken") else "")
+    monkeypatch.setattr(_survey, "_record_installed", record_installed)
+    monkeypatch.setattr(_survey, "Workers", Pool)
+    cell = _survey.measure_cell(planned, modes=("jit",), env_root=str(tmp_path), log=lambda m: None)
+    assert built == [None, planned.fallback_exclude_newer] and ran == ["env-good"]
+    assert closed == ["env-broken", "env-good"]  # both pools closed, the one that failed to start too
+    assert cell.status == "ok" and cell.exclude_newer == planned.fallback_exclude_newer
+    assert cell.attempts == [{"exclude_newer": None, "status": "import-failed",
+                              "reason": "ModuleNotFoundError: No module named 'jax'"}]
+    assert len(cell.observations) == len(SURVEY) * len(SCENARIOS)
+
+    # Both dates broken: the cell is import-failed, with no installed versions claimed.
+    monkeypatch.setattr(_survey._envs, "import_error", lambda python: "ModuleNotFoundError: No module named 'jax'")
+    monkeypatch.setattr(_survey.Workers, "start", lambda self: (_ for _ in ()).throw(RuntimeError("no")))
+    cell = _survey.measure_cell(planned, modes=("jit",), env_root=str(tmp_path), log=lambda m: None)
+    assert (cell.status, cell.installed, len(cell.attempts)) == ("import-failed", {}, 2)
+
+    # An env that imports but whose workers do not start: raised, not recorded as a finding.
+    monkeypatch.setattr(_survey._envs, "import_error", lambda python: "")
+    with pytest.raises(RuntimeError):
+        _survey.measure_cell(planned, modes=("jit",), env_root=str(tmp_path), log=lambda m: None)
 
 
 def test_a_changed_plan_is_measured_again(tmp_path):
