@@ -335,7 +335,9 @@ class Workers:
 
     Workers compile with FAST_COMPILE_FLAGS (the first set this XLA accepts; `xla_flags`
     says which) unless XLA_FLAGS is set or REPRO_FAST_COMPILE=0: generated cases are
-    mostly new programs, so compiling is most of their cost.
+    mostly new programs, so compiling is most of their cost. Finding the set costs a JAX
+    import for every set this XLA rejects; a caller that already knows what this jaxlib
+    took passes it as `xla_flags=` and the workers start with it at once.
 
     A case's working scenarios are all judged against the same flat-vector reference (the
     oracle), and compiling it is most of what the oracle costs. So that it is computed once per
@@ -352,7 +354,7 @@ class Workers:
     """
 
     def __init__(self, count=None, *, timeout=600, start_timeout=300, python=None, env=None, max_rss=None,
-                 compilation_cache=True, share_references=True):
+                 compilation_cache=True, share_references=True, xla_flags=None):
         self.count, self.timeout, self.python = count or default_workers(), timeout, python
         self.max_rss = max_rss or default_max_rss(self.count)
         self.peak_rss, self.recycled = 0, 0
@@ -365,7 +367,8 @@ class Workers:
         self._store = tempfile.mkdtemp(prefix="repro-references-") if sharing else None
         if self._store:
             self.env[REFERENCE_STORE_ENV] = self._store
-        self._flags = list(fast_compile_candidates(self.env))  # narrowed to one by the first start
+        # narrowed to one by the first start; `xla_flags`: the ones this XLA is known to take
+        self._flags = [xla_flags] if xla_flags is not None else list(fast_compile_candidates(self.env))
         self._probing = threading.Lock()
         self._slots = [None] * self.count
         self._seconds = {}  # (scenario, mode) -> (total seconds, runs)

@@ -12,7 +12,9 @@ Each cell builds its env (uv), runs the built-in problem and the fixed corpus
 (`repro/_corpus.py: SURVEY`) through every scenario, jit then eager, in `Workers` (the cores
 shared out between the cells measured at once), and writes
 `repro/_data/observations/<cell>.json` atomically. A cell whose env is identical to one
-measured earlier in the same run takes its observations (`Twins`). A cell already measured with the
+measured earlier in the same run takes its observations (`Twins`), and a later cell starts
+with what earlier ones found: the XLA flags its jaxlib takes (`AcceptedFlags`) and the bytecode
+of the distributions they share (`_bytecode`). A cell already measured with the
 same plan is skipped, so an interrupted survey resumes where it stopped; a cell that cannot
 be installed or imported is written with its reason. `--new` measures only releases that are
 not in the data yet and prints what changed against the release before.
@@ -26,6 +28,7 @@ import os
 import queue
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from typing import Callable, Optional
@@ -33,7 +36,7 @@ from typing import Callable, Optional
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from . import _envs, _index
+from . import _bytecode, _envs, _index
 from ._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from ._corpus import SURVEY
 from ._files import write_json_atomic
@@ -132,7 +135,7 @@ def corpus_jobs(mode):
 
 
 def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, timeout=600, log=print,
-                 command="repro survey", workers=None, worker_count=None, twins=None):
+                 command="repro survey", workers=None, worker_count=None, twins=None, flags=None, bytecode=None):
     """Build the cell's env, run the corpus there, return its CellObservations (never raises
     for a cell-level failure: an unresolvable or unimportable env is recorded as such, after
     the fallback date was tried too).
@@ -142,7 +145,11 @@ def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, tim
     process would import all of that once more (0.7 s a cell, measured). Only when they
     do not start is the env asked why (`_envs.import_error`), and that is the recorded reason.
     `twins` (a `Twins`): if a cell measured earlier in this run installed exactly the same
-    distributions on the same Python, its observations are this cell's too (`same_env_as`)."""
+    distributions on the same Python, its observations are this cell's too (`same_env_as`).
+    `flags` (an `AcceptedFlags`): the XLA flags a cell with the same jaxlib started with in this
+    run, so that this cell's workers do not try again the flags that XLA rejected.
+    `bytecode`: a folder where the `.pyc` files of the distributions this cell's workers imported
+    are kept, and from which the env gets those of earlier cells (`_bytecode`)."""
     cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
                             planned.exclude_newer, plan=planned.plan_key(), command=command, measured=_now())
     interpreter = _envs.find_interpreter(planned.python)
@@ -163,13 +170,20 @@ def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, tim
                 _copy_measurement(cell, twin, modes)
                 log(f"{planned.key}: the same env as {twin.key} (every installed version): its observations are this cell's")
                 return cell
-            pool, error = _start_workers(python, timeout, workers, worker_count)
+            if bytecode:
+                _bytecode.seed(path, bytecode)
+            known = flags.get(cell) if flags else None
+            pool, error = _start_workers(python, timeout, workers, worker_count, known)
             if pool is None:
                 cell.installed, cell.python_version = {}, None
                 _failed(cell, exclude_newer, "import-failed", error, log)
                 continue
             cell.exclude_newer = exclude_newer
+            if flags:
+                flags.add(cell, pool.xla_flags)
             _run_corpus(cell, pool, modes)
+            if bytecode:
+                _bytecode.keep(path, bytecode)
             return cell
     finally:
         if pool is not None and workers is None:
@@ -204,10 +218,11 @@ def _record_installed(cell, python):
     cell.status, cell.reason = "ok", ""
 
 
-def _start_workers(python, timeout, workers=None, worker_count=None):
+def _start_workers(python, timeout, workers=None, worker_count=None, xla_flags=None):
     """(the cell's workers, started, "") or (None, why the env cannot import JAX or the scenario
     code). A worker that does not start in an env that imports is a bug and raises."""
-    pool = workers or Workers(worker_count, python=python, timeout=timeout, compilation_cache=False)
+    pool = workers or Workers(worker_count, python=python, timeout=timeout, compilation_cache=False,
+                              xla_flags=xla_flags)
     try:
         return pool.start(), ""
     except RuntimeError:
@@ -255,6 +270,31 @@ class Twins:
         with self._lock:
             twin = self._cells.get(self._env(cell))
         return twin if twin is not None and set(modes) <= _modes_of(twin) else None
+
+
+class AcceptedFlags:
+    """The XLA flags each jaxlib's workers started with in this run.
+
+    XLA and its flags are built into jaxlib, and a worker started with a flag its XLA does not
+    know aborts only after importing JAX, so each rejected set of FAST_COMPILE_FLAGS costs a
+    cell a JAX import (30 of the 68 cells measured narrow them: jaxlib 0.4.30-0.5.1 and 0.11.1 on).
+    A later cell with the same jaxlib on the same Python starts with what the first one found."""
+
+    def __init__(self):
+        self._flags, self._lock = {}, threading.Lock()
+
+    @staticmethod
+    def _key(cell):
+        return cell.python_version, cell.installed.get("jaxlib")
+
+    def add(self, cell, flags):
+        if flags is not None and cell.installed.get("jaxlib"):
+            with self._lock:
+                self._flags.setdefault(self._key(cell), flags)
+
+    def get(self, cell):
+        with self._lock:
+            return self._flags.get(self._key(cell))
 
 
 def _copy_measurement(cell, twin, modes):
@@ -317,7 +357,8 @@ def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=F
     os.makedirs(directory, exist_ok=True)
     todo = pending(planned, directory, force=force, modes=modes)
     earlier = {c.key: c for c in load(directory)}
-    worker_count, twins = workers_per_cell(cells_at_once), Twins()
+    worker_count, twins, flags = workers_per_cell(cells_at_once), Twins(), AcceptedFlags()
+    bytecode = tempfile.mkdtemp(prefix="repro-bytecode-")  # this run's, removed at its end
     run = SurveyRun(planned, skipped=[p.key for p in planned if p not in todo])
     start = time.perf_counter()
 
@@ -328,7 +369,7 @@ def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=F
         done = earlier.get(cell.key)
         missing = [m for m in modes if force or done is None or done.plan != cell.plan_key() or m not in _modes_of(done)]
         fresh = measure(cell, modes=missing, keep_env=keep_envs, timeout=timeout, log=log, command=command,
-                        worker_count=worker_count, twins=twins)
+                        worker_count=worker_count, twins=twins, flags=flags, bytecode=bytecode)
         twins.add(fresh)  # what this run measured, not what an earlier file adds to it
         measured = _merge(done, fresh)
         write_json_atomic(path_of(cell.key, directory), measured.to_dict())
@@ -337,7 +378,10 @@ def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=F
             + " ".join(f"{k} {measured.versions.get(k)}" for k in ("jax", "optax", "equinox"))
             + f" ({', '.join(f'{k} {v:.0f} s' for k, v in measured.seconds.items())})")
 
-    _side_by_side(one, list(enumerate(todo, 1)), cells_at_once)
+    try:
+        _side_by_side(one, list(enumerate(todo, 1)), cells_at_once)
+    finally:
+        shutil.rmtree(bytecode, ignore_errors=True)
     run.measured.sort(key=[c.key for c in todo].index)
     run.seconds = time.perf_counter() - start
     return run

@@ -188,6 +188,13 @@ def test_workers_drop_the_fast_compile_flags_this_xla_does_not_know(monkeypatch)
         (outcome,) = workers.run([(CASE, "partition_fix", "jit")])
     assert outcome.status == "converged"
 
+    # Flags known to work for this jaxlib (`xla_flags=`) are used as given: nothing else is tried.
+    with _isolate.Workers(1, timeout=120, xla_flags="--xla_backend_optimization_level=0") as workers:
+        assert workers.start().xla_flags == "--xla_backend_optimization_level=0"
+    with _isolate.Workers(1, timeout=120, xla_flags="--xla_repro_no_such_flag=1") as workers:
+        with pytest.raises(RuntimeError, match="xla_repro_no_such_flag"):
+            workers.start()
+
 
 def test_unknown_xla_flags_are_read_off_the_abort_message():
     from repro._isolate import _without_unknown

@@ -141,6 +141,8 @@ def test_a_cell_whose_env_is_identical_to_one_measured_in_this_run_takes_its_obs
         cell.python_version, cell.installed, cell.status = "3.11.7", dict(envs[cell.key]), "ok"
 
     class Closable:
+        xla_flags = "--xla_backend_optimization_level=0"
+
         def close(self):
             pass
 
@@ -153,7 +155,7 @@ def test_a_cell_whose_env_is_identical_to_one_measured_in_this_run_takes_its_obs
     monkeypatch.setattr(_survey._envs, "find_interpreter", lambda version: "/usr/bin/python3")
     monkeypatch.setattr(_survey, "_build", lambda cell, planned, interpreter, path, exclude_newer, log: "python")
     monkeypatch.setattr(_survey, "_record_installed", record_installed)
-    monkeypatch.setattr(_survey, "_start_workers", lambda python, timeout, workers, worker_count: (Closable(), ""))
+    monkeypatch.setattr(_survey, "_start_workers", lambda python, timeout, workers, worker_count, xla_flags: (Closable(), ""))
     monkeypatch.setattr(_survey, "_run_corpus", run_corpus)
     _survey.survey(planned, directory=str(tmp_path), modes=("jit",), log=lambda m: None)
     assert runs == ["jax-0.4.30", "jax-0.11.0"]  # jax-0.4.31 resolved to jax-0.4.30's env
@@ -253,6 +255,44 @@ def test_an_env_whose_workers_cannot_import_is_recorded_and_the_fallback_date_me
     monkeypatch.setattr(_survey._envs, "import_error", lambda python: "")
     with pytest.raises(RuntimeError):
         _survey.measure_cell(planned, modes=("jit",), env_root=str(tmp_path), log=lambda m: None)
+
+
+def test_a_cell_starts_its_workers_with_the_flags_a_cell_with_the_same_jaxlib_started_with(tmp_path, monkeypatch):
+    """XLA's flags are built into jaxlib: the flags the first cell's workers ended up with are
+    given to the next cell with that jaxlib (on that Python), and no other cell gets them."""
+    from repro._outcome import Outcome
+
+    planned = _survey.plan(FakeIndex(), series=("jax",))  # jax-0.4.30, jax-0.4.31, jax-0.11.0
+    jaxlib = {"jax-0.4.30": "0.4.30", "jax-0.4.31": "0.4.30", "jax-0.11.0": "0.11.0"}
+    given = {}
+
+    class Pool:
+        def __init__(self, count=None, *, python=None, xla_flags=None, **kwargs):
+            self.key = python
+            given[python] = xla_flags
+            self.xla_flags = xla_flags if xla_flags is not None else f"found by {python}"
+
+        def start(self):
+            return self
+
+        def run(self, jobs):
+            return [Outcome(scenario, mode, "converged", iterations=3) for _, scenario, mode, _ in jobs]
+
+        def close(self):
+            pass
+
+    def record_installed(cell, python):
+        cell.python_version, cell.status, cell.reason = "3.11.7", "ok", ""
+        cell.installed = {"jax": cell.key[4:], "jaxlib": jaxlib[cell.key]}  # distinct envs: no twins
+
+    monkeypatch.setattr(_survey._envs, "find_interpreter", lambda version: "/usr/bin/python3")
+    monkeypatch.setattr(_survey, "_build", lambda cell, planned, interpreter, path, exclude_newer, log: cell.key)
+    monkeypatch.setattr(_survey, "_record_installed", record_installed)
+    monkeypatch.setattr(_survey, "Workers", Pool)
+    _survey.survey(planned, directory=str(tmp_path), modes=("jit",), log=lambda m: None)
+    assert given == {"jax-0.4.30": None, "jax-0.4.31": "found by jax-0.4.30", "jax-0.11.0": None}
+    cells = {c.key: c for c in load(str(tmp_path))}
+    assert cells["jax-0.4.31"].xla_flags == "found by jax-0.4.30" and cells["jax-0.4.31"].same_env_as == {}
 
 
 def test_a_changed_plan_is_measured_again(tmp_path):
