@@ -74,8 +74,10 @@ def keep(env, store):
     kept = 0
     for key, sources in _distributions(site):
         entry = _entry(store, site, key)
+        if os.path.exists(entry):
+            continue
         compiled = [pyc for source in sources for pyc in _compiled(site, source)]
-        if os.path.exists(entry) or not compiled:
+        if not compiled:
             continue
         os.makedirs(os.path.dirname(entry), exist_ok=True)
         aside = tempfile.mkdtemp(prefix=".keeping-", dir=os.path.dirname(entry))
