@@ -281,4 +281,39 @@ SURVEY = {
     "unused_bf16_loss": Entry(_module([("w", "jnp.asarray([1.5, -1.0, 0.0], jnp.bfloat16)"), ("name", "'layer'")],
                                       ["jnp.sum((m.w - 0.5) ** 2)"], accumulator="0.0"),
                              "bfloat16 array, loss in bfloat16, an unread str field", frozenset({"low_precision", "py_str"})),
+    # Leaf order and leaf shape (repro/_leaves.py): which leaf a stage of L-BFGS meets first.
+    "bool_before_fn": Entry(_module([_W, ("mask", "jnp.array([True, False, True])"), ("act", "jax.nn.gelu")],
+                                    ["jnp.sum(jnp.where(m.mask, (m.w - 0.5) ** 2, (m.w - 0.5) ** 2))",
+                                     "0.0 * m.act(jnp.float32(0.3))"]),
+                            "float32 array, a bool mask, then a plain function: the subtraction meets the mask first",
+                            frozenset({"float", "bool_array", "callable"})),
+    "int_and_bool": Entry(_module([_W, ("n", "jnp.arange(2, dtype=jnp.int32)"), ("mask", "jnp.array([True, False, True])")],
+                                  ["jnp.sum(jnp.where(m.mask, (m.w - 0.5) ** 2, (m.w - 0.5) ** 2))", "0.0 * jnp.sum(m.n)"]),
+                          "float32 array, an int32 array, then a bool mask", frozenset({"float", "int_array", "bool_array"})),
+    "int_counter": Entry(_module([_W, ("step", "jnp.asarray(0, jnp.int32)")], [_QW, "0.0 * m.step"]),
+                         "float32 array and a scalar int32 counter", frozenset({"float", "int_array"})),
+    "int_same_shape": Entry(_module([("w", "jnp.asarray([1.5, -1.0], jnp.float32)"), ("n", "jnp.arange(2, dtype=jnp.int32)")],
+                                    ["jnp.sum((m.w - 0.5) ** 2)", "0.0 * jnp.sum(m.n)"]),
+                            "float32 array, then an int32 array of the same shape", frozenset({"float", "int_array"})),
+    "mixed_float_first": Entry(_module([("v", "jnp.full((2,), 2.0, jnp.float32)"), ("w", "jnp.asarray([1.5, -1.0], jnp.float16)")],
+                                       ["jnp.sum((m.v - 0.5) ** 2)", "jnp.sum((m.w - 0.5) ** 2)"]),
+                               "float32 then float16 arrays", frozenset({"low_precision", "float"})),
+    "mlp_inside": Entry(_SMALL + """class Net(eqx.Module):
+    mlp: eqx.nn.MLP
+    scale: float
+
+
+target = eqx.nn.MLP(1, 1, 3, 1, key=jax.random.PRNGKey(8))
+model = Net(jax.tree_util.tree_map(lambda a: a + 0.25 if eqx.is_inexact_array(a) else a, target), 2.0)
+target = eqx.filter(target, eqx.is_inexact_array)
+x = jnp.linspace(-1.0, 1.0, 4).reshape(4, 1)
+
+
+def loss(m):
+    diffs = jax.tree_util.tree_map(lambda a, b: jnp.sum((a - b) ** 2), eqx.filter(m.mlp, eqx.is_inexact_array), target)
+    return sum(jax.tree_util.tree_leaves(diffs)) + 0.0 * jnp.sum(jax.vmap(m.mlp)(x)) * m.scale
+
+
+optimum = 0.0
+""", "a user module holding an eqx.nn.MLP (relu) and a Python float", frozenset({"eqx.nn", "callable", "py_float"})),
 }

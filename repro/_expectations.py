@@ -2,27 +2,25 @@
 
 The facts are data: `repro survey` measures the built-in problem and a fixed corpus of modules
 (`repro/_corpus.py: SURVEY`) through every scenario in one cell per JAX, Optax and Equinox
-release (`repro/_data/observations/*.json`). Nothing here states an outcome. What is written by
-hand is which content flags decide a scenario's fate, and why (RULES): the expectation of a rule
-in a cell is what the corpus modules it covers did there (their `meet`).
+release (`repro/_data/observations/*.json`). Nothing here states an outcome.
+
+A module meets a scenario along its *path* (`repro/_leaves.py`): the stages of `optax.lbfgs`
+that meet a leaf they cannot handle, each with the kind of the first such leaf (`sub-params:
+function`, `init-dtype: int-array, sub-updates: int-array`...). What a path does in a cell is
+what the corpus modules with that path did there (their `meet`): an **exact** expectation,
+held to the full signature. A path the corpus never took, but which contains a stage that
+breaks on every release (`_leaves.certain`), still has a **category**: the pattern is broken
+(it raises, or computes a wrong result); what it raises is compared with what the corpus's
+modules raise at that stage as information, not as a verdict. Anything else is UNKNOWN.
 
 For installed versions that were measured exactly (jax, optax, equinox all equal to a cell's),
-that cell's observations decide. Otherwise an expectation is *inferred* only inside a run of
-consecutive releases of one series in which the survey saw no change, and it says so and from
-which cells (`expectation_for`). Outside what was measured, it is UNKNOWN: nothing is invented.
+that cell decides. Otherwise an expectation is *inferred* only inside a run of consecutive
+releases of one series in which the survey saw no change, and it says so and from which cells.
+Outside what was measured, it is UNKNOWN: nothing is invented.
 
-Module contents are the flags `repro._jax._run.contents` computes:
-`non_array_leaves` (functions, Python scalars, strings... among the leaves),
-`int_arrays` and `bool_arrays` (integer / boolean arrays among the leaves),
-`low_precision_floats` and `mixed_float_dtypes` (float16/bfloat16 arrays; float arrays of more
-than one dtype), `first_array` (int, bool, low_precision or float: the first array leaf),
-`low_precision_loss` (the loss itself is float16/bfloat16), `loss_of_filtered` (what the loss
-makes of the module with its non-array leaves None: raises, differs or same), and `problem`
-("mlp" for the built-in problem, which has its own observations).
-
-A working pattern is expected to CONVERGE on the built-in problem (its optimum is known) and
-to AGREE with the flat-vector reference on any other module (convergence is information
-there); WRONG_RESULT is a run that finishes but departs from the reference.
+The built-in problem (`contents["problem"] == "mlp"`) has its own observations (key BUILTIN);
+it must CONVERGE (its optimum is known), any other module must AGREE with the flat-vector
+reference (convergence is information there).
 """
 
 import dataclasses
@@ -31,101 +29,43 @@ from typing import Mapping, Optional
 
 from packaging.version import InvalidVersion, Version
 
-from ._observations import DATA_DIR, TRACKED, load
-from ._outcome import AGREES, CONVERGES, WRONG_RESULT, Expected, any_of, fails
+from . import _leaves
+from ._observations import DATA_DIR, load
+from ._outcome import AGREES, BROKEN, CONVERGES, NOT_CONVERGED, WRONG_RESULT, Verdict, any_of, classify, fails
+
+BUILTIN = ("builtin",)  # the key of the built-in problem (contents["problem"] == "mlp")
+CATEGORY = "category"  # keys (CATEGORY, stage): every module whose path is sure to break at that stage
+_SERIES = ("jax", "optax", "equinox")
 
 
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    """Which scenarios' fate a set of content flags decides, and why (first match wins)."""
-
-    name: str
-    scenarios: tuple
-    contents: Mapping[str, object]
-    why: str
-    # For a steering field at float16/bfloat16 precision: a wrong result can hide inside what
-    # rounding allows, so when the corpus module finished, finishing either way is as expected.
-    undecided: bool = False
-
-    def applies(self, scenario, contents):
-        return scenario in self.scenarios and all(contents.get(k) == v for k, v in self.contents.items())
-
-
-N, NO_N = {"non_array_leaves": True}, {"non_array_leaves": False}
-B, I = {"bool_arrays": True}, {"int_arrays": True, "bool_arrays": False}
-LP, MIXED = {"low_precision_loss": True}, {"mixed_float_dtypes": True}
-PLAIN = {"non_array_leaves": False, "int_arrays": False, "bool_arrays": False}
-INT_FIRST = {"first_array": "int"}
-# Scenarios whose L-BFGS is handed an `eqx.is_array`-filtered module (params, or grads and state).
-IS_ARRAY = ("value_fn_full_model", "seed_fix", "seed_fix_no_linesearch", "seed_fix_value_fn")
-# Scenarios that call init() on the filtered module, with the default zoom line search.
-ZOOM_INIT_FILTERED = ("no_params", "params_unfiltered", "value_fn_full_model", "seed_fix", "seed_fix_value_fn")
-UNFILTERED = ("init_unfiltered", "params_unfiltered")
-PLAIN_OK = ("init_unfiltered", "params_unfiltered", "value_fn_full_model")
-VFFM = ("value_fn_full_model",)
-
-
-def _rules():
-    r = Rule
-    return (
-        r("int-first-zoom", ZOOM_INIT_FILTERED, INT_FIRST,
-          "init() gets the filtered module; newer Optax takes the zoom line search's value dtype "
-          "from the first leaf, and an int32 cannot hold inf"),
-        r("int-first-init", ("init_unfiltered",), {**NO_N, **INT_FIRST}, "the same, from the raw module"),
-        r("no-params", ("no_params",), {}, "update() without params: nothing to subtract the old params from"),
-        r("partition-lp-loss", ("partition_fix",), LP, "a float16/bfloat16 loss in the zoom line search"),
-        r("partition-mixed", ("partition_fix",), MIXED, "float arrays of mixed dtypes in the zoom line search"),
-        r("partition", ("partition_fix",), {}, "L-BFGS sees the float arrays only"),
-        r("is-array-bool", IS_ARRAY, B, "params - old_params on a bool array"),
-        r("is-array-int", IS_ARRAY, I, "None gradients where the params hold int arrays"),
-        r("seed-fix", ("seed_fix",), {}, "the zoom line search needs value, grad and value_fn"),
-        r("value-fn-lp-loss", ("seed_fix_value_fn",), LP, "a float16/bfloat16 loss in the zoom line search"),
-        r("value-fn-mixed", ("seed_fix_value_fn",), MIXED, "float arrays of mixed dtypes in the zoom line search"),
-        r("is-array", ("seed_fix_no_linesearch", "seed_fix_value_fn"), {}, "float arrays and static leaves only"),
-        r("vffm-raises", VFFM, {**N, "loss_of_filtered": "raises"},
-          "the line search evaluates the loss on the filtered module: the loss raises on a None field "
-          "(what it raises is the loss's own business)"),
-        r("vffm-differs-lp-loss", VFFM, {**N, "loss_of_filtered": "differs", **LP},
-          "a steering field, and a float16/bfloat16 loss", undecided=True),
-        r("vffm-differs-mixed", VFFM, {**N, "loss_of_filtered": "differs", **MIXED},
-          "a steering field, and float arrays of mixed dtypes", undecided=True),
-        r("vffm-differs-low-precision", VFFM, {**N, "loss_of_filtered": "differs", "low_precision_floats": True},
-          "a steering field, at float16/bfloat16 precision", undecided=True),
-        r("vffm-differs", VFFM, {**N, "loss_of_filtered": "differs"},
-          "a field steers the loss: the line search evaluates another function, no error"),
-        r("vffm-same-lp-loss", VFFM, {**N, "loss_of_filtered": "same", **LP}, "a float16/bfloat16 loss"),
-        r("vffm-same-mixed", VFFM, {**N, "loss_of_filtered": "same", **MIXED}, "float arrays of mixed dtypes"),
-        r("vffm-same", VFFM, {**N, "loss_of_filtered": "same"}, "the loss never reads a non-array field"),
-        r("params-unfiltered", ("params_unfiltered",), N, "params - old_params on a non-array leaf"),
-        r("init-unfiltered", ("init_unfiltered",), N, "init() reads the shape of every leaf"),
-        r("unfiltered-int", UNFILTERED, I, "int arrays in the raw module"),
-        r("unfiltered-bool", UNFILTERED, B, "bool arrays in the raw module"),
-        r("plain-lp-loss", PLAIN_OK, {**PLAIN, **LP}, "float arrays only, a float16/bfloat16 loss"),
-        r("plain-mixed", PLAIN_OK, {**PLAIN, **MIXED}, "float arrays only, of mixed dtypes"),
-        r("plain", PLAIN_OK, PLAIN, "float arrays only: nothing to filter out"),
-    )
-
-
-RULES = _rules()
-BUILTIN = "builtin"  # the corpus name of the built-in problem (contents["problem"] == "mlp")
-
-
-def rule_for(scenario, contents):
-    """The key a module's expectation is derived under: the built-in problem's own, or the first rule."""
+def key_for(scenario, contents):
+    """The key a module's expectation is derived under: BUILTIN for the built-in problem, else
+    its path for `scenario` (None without a leaf list: contents from before leaf lists)."""
     if contents.get("problem") == "mlp":
         return BUILTIN
-    return next((rule.name for rule in RULES if rule.applies(scenario, contents)), None)
+    return _leaves.path(scenario, contents)
+
+
+def category_of(key):
+    """(CATEGORY, stage) for a path sure to break (its deciding stage), else None."""
+    if key is None or key == BUILTIN or key[:1] == (CATEGORY,):
+        return None
+    decided = _leaves.deciding(key)
+    return (CATEGORY, decided[0]) if decided else None
 
 
 # --------------------------------------------------------------------------- from observations to expectations
 
-def expected_of(observation, *, optimum):
-    """One observation as an Expected (None for a crash or timeout: nothing to expect)."""
+def expected_of(observation, *, optimum_known):
+    """One observation as an Expected (None for a crash, a timeout, or a finished run the
+    reference could not judge: nothing to expect)."""
     o = observation
-    if o.status in ("converged", "not_converged") and o.agrees is not False:
-        if optimum and o.status == "not_converged":
-            return Expected(False, family="not_converged")
-        return CONVERGES if optimum else AGREES
+    if o.status in ("converged", "not_converged"):
+        if not o.agrees:
+            return None
+        if optimum_known and o.status == "not_converged":
+            return NOT_CONVERGED
+        return CONVERGES if optimum_known else AGREES
     if o.status == "wrong_result":
         return WRONG_RESULT
     if o.status == "error":
@@ -136,18 +76,19 @@ def expected_of(observation, *, optimum):
 def meet(expectations):
     """The most specific expectation every one of `expectations` satisfies: equal ones stay,
     failures keep the fields they share, a failure and a wrong result become either. A pattern
-    that works for some modules and not for others is a conflict (None): its rule is too coarse."""
+    that works for some modules and not for others is a conflict (None): the key is too coarse."""
     kinds = set(expectations)
     if not kinds:
         return None
     if len(kinds) == 1:
         return kinds.pop()
-    failures = [e for e in kinds if not e.converges and e.family not in ("wrong_result", "not_converged")]
-    if len(failures) < len(kinds) - (WRONG_RESULT in kinds):  # something worked, something did not
+    if any(e.works or e.status == "not_converged" for e in kinds):  # something worked, something did not
         return None
-    wrong = WRONG_RESULT in kinds
-    shared = fails(*(_common(getattr(e, f) for e in failures) for f in ("exc_type", "family", "phase", "library")))
-    return any_of(shared, WRONG_RESULT) if wrong else shared
+    errors = [e for e in kinds if e.status == "error"]
+    if not errors:
+        return WRONG_RESULT
+    shared = fails(*(_common(getattr(e, f) for e in errors) for f in ("exc_type", "family", "phase", "library")))
+    return any_of(shared, WRONG_RESULT) if WRONG_RESULT in kinds else shared
 
 
 def _common(values):
@@ -162,31 +103,38 @@ class Cell:
     key: str
     series: str
     versions: Mapping[str, str]
-    expected: Mapping[tuple, object]  # (rule or BUILTIN, scenario, mode) -> Expected, or None (conflict)
+    # (key, scenario, mode) -> Expected / AnyOf, or None (a conflict); key is a path, BUILTIN,
+    # or (CATEGORY, stage) -> BROKEN when every module sure to break there did, else None.
+    expected: Mapping[tuple, object]
     sources: Mapping[tuple, tuple]  # the same key -> the corpus modules it was derived from
+    signatures: Mapping[tuple, tuple]  # the same key -> the outcome signatures seen there, sorted
 
 
 def derive_cell(cell):
-    """The expectations one cell's observations give, per (rule, scenario, mode)."""
-    groups, sources = {}, {}
+    """The expectations one cell's observations give, per (key, scenario, mode)."""
+    groups, sources, signatures = {}, {}, {}
     for o in cell.observations:
         contents = cell.contents.get(o.module, {})
-        key = (rule_for(o.scenario, contents), o.scenario, o.mode)
-        expected = expected_of(o, optimum=key[0] == BUILTIN)
-        if key[0] is None or expected is None:
+        key = key_for(o.scenario, contents)
+        expected = expected_of(o, optimum_known=key == BUILTIN)
+        if key is None:
             continue
-        groups.setdefault(key, []).append(expected)
-        sources.setdefault(key, []).append(o.module)
-    rules = {rule.name: rule for rule in RULES}
+        for k in (key, category_of(key)):
+            if k is None:
+                continue
+            entry = (k, o.scenario, o.mode)
+            groups.setdefault(entry, []).append(expected)
+            sources.setdefault(entry, []).append(o.module)
+            signatures.setdefault(entry, set()).add(o.signature())
     expected = {}
-    for key, found in groups.items():
-        derived = meet(found)
-        rule = rules.get(key[0])
-        if rule is not None and rule.undecided and derived is not None and not any(
-                e.converges is False and e.family not in ("wrong_result",) for e in found):
-            derived = any_of(WRONG_RESULT, AGREES)
-        expected[key] = derived
-    return Cell(cell.key, cell.series, cell.versions, expected, {k: tuple(v) for k, v in sources.items()})
+    for entry, found in groups.items():
+        if entry[0][:1] == (CATEGORY,):  # broken means: every one of them failed, or computed a wrong result
+            expected[entry] = BROKEN if all(e is not None and not e.works and e.status != "not_converged"
+                                            for e in found) else None
+        else:
+            expected[entry] = None if None in found else meet(found)
+    return Cell(cell.key, cell.series, cell.versions, expected, {k: tuple(v) for k, v in sources.items()},
+                {k: tuple(sorted(v)) for k, v in signatures.items()})
 
 
 @functools.lru_cache(maxsize=4)
@@ -200,19 +148,30 @@ def table(directory=DATA_DIR):
 @dataclasses.dataclass(frozen=True)
 class Expectation:
     """An expectation and where it comes from: `measured` in one cell, or `inferred` from a run
-    of cells of one series in which nothing changed (the cells named)."""
+    of cells of one series in which nothing changed (the cells named); `match` says whether
+    the corpus took this module's very path (`exact`) or only broke at the same stage
+    (`category`: the signatures it saw there are in `corpus`)."""
 
     expected: Optional[object]
     source: str = "unknown"  # measured | inferred | unknown
     cells: tuple = ()
     why: str = ""
+    match: str = "exact"  # exact | category
+    path: Optional[tuple] = None  # the module's path for this scenario (None: the built-in problem)
+    corpus: tuple = ()  # category: the signatures the corpus's modules had at the deciding stage
 
     def describe_source(self):
         if self.source == "measured":
-            return f"measured in {self.cells[0]}"
-        if self.source == "inferred":
-            return f"inferred: no change between {self.cells[0]} and {self.cells[-1]} ({len(self.cells)} cells)"
-        return self.why or "nothing measured for these versions"
+            where = f"measured in {self.cells[0]}"
+        elif self.source == "inferred":
+            where = f"inferred: no change between {self.cells[0]} and {self.cells[-1]} ({len(self.cells)} cells)"
+        else:
+            return self.why or "nothing measured for these versions"
+        if self.match == "category":
+            stage = _leaves.deciding(self.path)
+            return (f"{where}, for modules that break at {stage[0]} (this path, {_leaves.describe(self.path)}, "
+                    "was never measured)")
+        return where
 
 
 def _v(text):
@@ -223,8 +182,7 @@ def _v(text):
 
 
 def _same(versions, cell):
-    return all(_v(versions.get(p)) is not None and _v(versions.get(p)) == _v(cell.versions.get(p))
-               for p in ("jax", "optax", "equinox"))
+    return all(_v(versions.get(p)) is not None and _v(versions.get(p)) == _v(cell.versions.get(p)) for p in _SERIES)
 
 
 def _runs(cells, key):
@@ -233,11 +191,11 @@ def _runs(cells, key):
     and a line (one package's versions in order, the other two the same in every cell, e.g. two
     matrix cells that differ only in jax). Inference stays inside a run: no change was seen there."""
     paths = []
-    for series in ("jax", "optax", "equinox"):
+    for series in _SERIES:
         paths.append(sorted((c for c in cells if c.series == series and key in c.expected),
                             key=lambda c: _v(c.key.split("-", 1)[1])))
-    for package in ("jax", "optax", "equinox"):
-        others = [p for p in ("jax", "optax", "equinox") if p != package]
+    for package in _SERIES:
+        others = [p for p in _SERIES if p != package]
         lines = {}
         for cell in cells:
             if key in cell.expected and _v(cell.versions.get(package)) is not None:
@@ -263,7 +221,7 @@ def _cell_order(key):
 
 
 def _inside(versions, run):
-    for package in ("jax", "optax", "equinox"):
+    for package in _SERIES:
         have = [_v(c.versions.get(package)) for c in run]
         wanted = _v(versions.get(package))
         if wanted is None or None in have or not min(have) <= wanted <= max(have):
@@ -271,39 +229,82 @@ def _inside(versions, run):
     return True
 
 
+def _lookup(entry, versions, cells):
+    """(Expected, source, cells, why) for one (key, scenario, mode): measured, inferred or not found."""
+    exact = [c for c in cells if _same(versions, c) and entry in c.expected]
+    if exact:
+        found = {c.expected[entry] for c in exact}
+        if len(found) == 1 and None not in found:
+            return found.pop(), "measured", (exact[0].key,), ""
+        return None, "unknown", (), f"the corpus modules disagree in {exact[0].key}: the key is too coarse"
+    holding = [run for run in _runs(cells, entry) if _inside(versions, run)]
+    found = {run[0].expected[entry] for run in holding}
+    if len(found) == 1 and None not in found:
+        return found.pop(), "inferred", tuple(sorted({c.key for run in holding for c in run}, key=_cell_order)), ""
+    if found:
+        return None, "unknown", (), "the surveyed cells around these versions disagree"
+    return None, "unknown", (), ""
+
+
 def expectation_for(scenario, mode, versions, contents, directory=DATA_DIR) -> Expectation:
     """What `scenario` is expected to do (mode, installed `versions`, module `contents`)."""
-    rule = rule_for(scenario, contents)
-    if rule is None:
-        return Expectation(None, why="no rule covers this module's contents")
-    key = (rule, scenario, mode)
+    key = key_for(scenario, contents)
+    if key is None:
+        return Expectation(None, why="the module's leaves are not listed (contents from an older version)")
+    path = None if key == BUILTIN else key
     cells = table(directory)
-    exact = [c for c in cells if _same(versions, c) and key in c.expected]
-    if exact:
-        found = {c.expected[key] for c in exact}
-        if len(found) == 1 and None not in found:
-            return Expectation(found.pop(), "measured", (exact[0].key,))
-        return Expectation(None, why=f"the corpus modules disagree in {exact[0].key} ({rule}): the rule is too coarse")
-    holding = [run for run in _runs(cells, key) if _inside(versions, run)]
-    found = {run[0].expected[key] for run in holding}
-    if len(found) == 1 and None not in found:
-        cited = sorted({c.key for run in holding for c in run}, key=_cell_order)
-        return Expectation(found.pop(), "inferred", tuple(cited))
-    if found:
-        return Expectation(None, why="the surveyed cells around these versions disagree")
-    return Expectation(None)
+    expected, source, where, why = _lookup((key, scenario, mode), versions, cells)
+    if expected is not None or why:
+        return Expectation(expected, source, where, why, path=path)
+    category = category_of(key)
+    if category is not None:
+        expected, source, where, why = _lookup((category, scenario, mode), versions, cells)
+        if expected is not None:
+            seen = set()
+            for cell in cells:
+                if cell.key in where:
+                    seen |= set(cell.signatures.get((category, scenario, mode), ()))
+            return Expectation(expected, source, where, match="category", path=path, corpus=tuple(sorted(seen)))
+    return Expectation(None, why=f"nothing measured for these versions and this path ({_leaves.describe(path)})"
+                       if path is not None else "", path=path)
 
 
-def expected_for(scenario, mode, versions, contents, directory=DATA_DIR) -> Optional[Expected]:
-    """The Expected (None: UNKNOWN) for `scenario`; see `expectation_for` for where it comes from."""
-    return expectation_for(scenario, mode, versions, contents, directory).expected
+def verdict(expectation, outcome):
+    """(Verdict, note): `outcome` judged against `expectation`. The note is information beside
+    the verdict: for a category, how the outcome differs from what the corpus's modules did at
+    the same stage; for a pattern whose line search evaluates another function (a steering
+    field), that a wrong result is its known breakage even where the corpus's module of the same
+    kind agreed with the reference (within what its precision lets the oracle resolve)."""
+    found = classify(expectation.expected, outcome)
+    if expectation.match == "category":
+        return found, _category_note(expectation, outcome, found)
+    if found is Verdict.WRONG_RESULT and expectation.path and _leaves.silent(expectation.path):
+        return Verdict.REPRODUCED, ("a wrong result: this pattern's known breakage (its line search evaluates the "
+                                    "loss with a steering field None), where the corpus's module agreed with the "
+                                    "reference at its precision")
+    return found, ""
 
 
-def measured_versions(directory=DATA_DIR):
-    """{package: sorted versions} the survey measured (what the heat map and --new compare)."""
-    found = {p: set() for p in TRACKED}
-    for cell in table(directory):
-        for package in TRACKED:
-            if cell.versions.get(package):
-                found[package].add(cell.versions[package])
-    return {p: sorted(v, key=_v) for p, v in found.items()}
+def _category_note(expectation, outcome, found):
+    corpus = ", ".join(expectation.corpus) or "nothing"
+    if found is Verdict.REPRODUCED and outcome.signature() not in expectation.corpus:
+        how = "computes a wrong result" if outcome.status == "wrong_result" else f"fails with {outcome.signature()}"
+        return (f"broken, as every module that reaches this stage; this path was never measured and {how}, "
+                f"where the corpus's modules give {corpus}")
+    return ""
+
+
+def rule_table(directory=DATA_DIR):
+    """[(scenario, stage, {kind: [corpus modules]})]: for each rule (a stage of a scenario), the
+    deciding-leaf kinds the survey measured there and the corpus modules that measured each,
+    read off the data (the docs' table, `docs/expectations.md`)."""
+    found = {}
+    for cell in load(directory):
+        for o in cell.observations:
+            key = key_for(o.scenario, cell.contents.get(o.module, {}))
+            if key in (None, BUILTIN):
+                continue
+            for stage, kind in (key or (("clean", "-"),)):
+                found.setdefault((o.scenario, stage), {}).setdefault(kind, set()).add(o.module)
+    return [(scenario, stage, {k: sorted(v) for k, v in sorted(kinds.items())})
+            for (scenario, stage), kinds in sorted(found.items())]

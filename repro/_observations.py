@@ -37,6 +37,7 @@ class Observation:
     iterations: Optional[int] = None
     agrees: Optional[bool] = None  # finished and matched the flat-vector reference
     departed_at: Optional[int] = None
+    diverged_at: Optional[int] = None  # finished, and diverged where the reference diverges
     seconds: Optional[float] = None
 
     @classmethod
@@ -45,7 +46,7 @@ class Observation:
         return cls(module, outcome.scenario, outcome.mode, outcome.status, outcome.exc_type, outcome.family,
                    outcome.phase, outcome.library, (outcome.message or "")[:160] or None, outcome.iterations,
                    outcome.agrees() if outcome.status in ("converged", "not_converged") else None,
-                   ref.get("departed_at"), outcome.seconds)
+                   ref.get("departed_at"), ref.get("diverged_at"), outcome.seconds)
 
     def signature(self):
         """As Outcome.signature(): what identifies the outcome across runs."""

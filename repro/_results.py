@@ -12,10 +12,10 @@ and any other verdict is what the source changes (FIXED-UPSTREAM: an expected fa
 import dataclasses
 
 from ._errors import IndexUnreachable, UsageError
-from ._expectations import expectation_for
+from ._expectations import expectation_for, verdict
 from ._index import base_release
 from ._isolate import run_many
-from ._outcome import AS_EXPECTED, Verdict, classify
+from ._outcome import AS_EXPECTED, Verdict
 from ._versions import TRACKED, header, installed_versions, version_text
 
 
@@ -44,23 +44,27 @@ def base_releases(versions):
 
 def judge(outcome):
     """A result row: the outcome plus what was expected (and where that comes from: measured,
-    inferred, or why there is nothing) and the verdict. A source build is judged against its
-    base release's expectations, named in `base`."""
+    inferred, or why there is nothing), the verdict and, where there is one, the note beside it
+    (repro._expectations.verdict). A source build is judged against its base release's
+    expectations, named in `base`."""
     bases = base_releases(outcome.versions or {})
     versions = {**(outcome.versions or {}), **{k: v for k, v in bases.items() if v}}
     expectation = expectation_for(outcome.scenario, outcome.mode, versions, outcome.contents)
     expected = expectation.expected
-    verdict = classify(expected, outcome)
+    found, note = verdict(expectation, outcome)
     row = {
         "scenario": outcome.scenario,
         "mode": outcome.mode,
         "expected": expected.describe() if expected else f"unknown ({expectation.describe_source()})",
         "expected_from": expectation.describe_source(),
+        "match": expectation.match,
         "observed": outcome.observed(),
-        "verdict": str(verdict),
+        "verdict": str(found),
         "signature": outcome.signature(),
         "outcome": outcome.to_dict(),
     }
+    if note:
+        row["note"] = note
     if bases:
         row["base"] = bases
     return row
@@ -130,6 +134,10 @@ def render_table(result):
     out = [header(result["versions"]), "", line(cols), line("-" * w for w in widths)]
     out += [line(row) for row in cells]
     failing = [r for r in rows if not as_expected(r["verdict"])]
+    noted = [r for r in rows if r.get("note")]
+    if noted:
+        out += ["", "notes (information, not alarms):"]
+        out += [f"  {r['scenario']} [{r['mode']}]: {r['note']}" for r in noted]
     out.append("")
     if failing:
         out.append(f"{len(failing)} of {len(rows)} not as expected:")

@@ -7,12 +7,20 @@ message shows up as a different family.
 
 import re
 
-# First match wins. Patterns are matched against the exception message.
+# First match wins. Patterns are matched against the exception message. A family names one
+# wording: when an upstream release rewords a message, the new wording gets a family of its
+# own, so the change shows as a change of signature (the control-flow dtype errors below).
 FAMILIES = (
     ("custom_node_mismatch", r"Custom node type mismatch"),
     ("expected_none", r"Expected None, got"),
     ("expected_container", r"Expected (tuple|list|dict), got None"),
     ("pytree_structure_error", r"pytree structure error"),
+    # A None field meeting a traced value: a loss evaluated on a filtered module inside jit,
+    # vmap or the line search ('NoneType' and 'DynamicJaxprTracer' / 'BatchTracer').
+    ("none_operand_traced", r"unsupported operand type\(s\) for [^:]+: "
+                            r"('NoneType' and '\w*Tracer'|'\w*Tracer' and 'NoneType')"),
+    ("none_argument", r"got \(None,?\)"),
+    ("operands_tree_structure", r"Operands must have the same tree structure"),
     ("tree_structure_mismatch", r"(Dict key mismatch|Tuple arity mismatch|List arity mismatch|"
                                 r"tree structure|structure mismatch|Mismatch custom node)"),
     ("no_shape_attr", r"has no attribute 'shape'"),
@@ -22,10 +30,18 @@ FAMILIES = (
     ("missing_linesearch_args", r"missing \d+ required keyword-only argument"),
     ("bool_dtype", r"does not accept dtype bool"),
     ("not_valid_jax_type", r"is not a valid JAX type"),
+    ("zeros_like_argument", r"zeros_like requires ndarray or scalar arguments"),
     ("dot_general_shapes", r"dot_general requires contracting dimensions to have the same shape"),
     ("inf_to_int", r"cannot convert float infinity to integer"),
+    ("dropout_needs_key", r"requires a key when running in non-deterministic mode"),
+    # The zoom line search's lax.cond / while_loop branches disagree on dtypes, in each
+    # wording JAX has used: up to 0.4.38 / 0.4.31, then 0.5.1-0.5.3, then 0.6.0 on (cond), and
+    # 0.4.33 on (while_loop).
     ("control_flow_dtypes", r"(true_fun and false_fun output|body_fun output and input) must have identical types"),
-    ("not_converged", r"^did not converge"),
+    ("cond_output_types", r"true_fun output and false_fun output must have identical types"),
+    ("cond_branch_types", r"cond branches must have equal output types"),
+    ("while_carry_types", r"while_loop body function carry input and carry output must have equal types"),
+    ("empty_message", r"^\s*$"),
 )
 
 LIBRARIES = ("equinox", "optax", "jaxlib", "jax")

@@ -18,6 +18,13 @@ Once that allows a 100% deviation, the iterates are rounding's to decide (a chao
 unit-step L-BFGS blowing up): the comparison ends there (`horizon`). Bugs of this class show
 at the first iterations, long before.
 
+A reference that *diverges* (its loss or iterate stops being finite, or grows past
+`DIVERGENCE` times its start: unit-step L-BFGS blowing up) leaves the range where comparing
+digits means anything: iterates are compared only before that iteration, and a run that
+diverges at the same iteration (give or take one: rounding decides the exact step where two
+exploding sequences cross a threshold) agrees with it (`diverged_at`); one that does not
+diverge there computes something else.
+
 References run under jit whatever the scenario's mode (eager and jit runs of a module share them).
 
 Like `_scenarios`, this module imports only numpy, jax and equinox: `repro report` ships it
@@ -39,6 +46,8 @@ import numpy as np
 # allowed at its first iteration.
 TOLERANCE_ULPS = 16.0
 DRIFT_FACTOR = 1000.0
+# Diverged: the loss or the iterate's norm past this many times its start (or 1, if larger).
+DIVERGENCE = 1e6
 
 
 @dataclasses.dataclass
@@ -56,6 +65,7 @@ class Agreement:
     horizon: int = None  # where rounding alone could move the iterates 100%: compared up to there
     reference_steps: int = 0
     reference_error: str = None  # the reference itself raised: its exception, nothing compared
+    diverged_at: int = None  # the reference and the run both diverge here (compared up to it)
 
     @property
     def agrees(self):
@@ -69,7 +79,8 @@ class Agreement:
             return (f"WRONG RESULT: departs from the flat-vector reference at iteration {self.departed_at}: "
                     f"relative deviation {self.deviation:.3g} > {self.allowed:.3g} allowed")
         horizon = (f" up to iteration {self.horizon}, where rounding alone could move them as far as they are "
-                   f"from zero" if self.horizon is not None else "")
+                   f"from zero" if self.horizon is not None else
+                   f" before iteration {self.diverged_at}, where both diverge" if self.diverged_at is not None else "")
         return (f"matches the flat-vector reference at all {self.compared} iterates{horizon} (closest call: "
                 f"relative deviation {self.deviation:.3g}, {100 * self.margin:.0f}% of what was allowed)")
 
@@ -119,12 +130,31 @@ def _deviation(a, b, scale):
     return diff / scale if scale > 0 and np.isfinite(scale) else float("inf")
 
 
-def deviations(run, ref):
+def diverged(record):
+    """The first iteration where `record` (losses and iterates, as `solve` records them) leaves
+    the meaningful range: a loss or iterate that is not finite, or that grew past DIVERGENCE
+    times its start. None if it never does."""
+    losses, iterates = record["losses"], record["iterates"]
+    if not losses:
+        return None
+    loss_bound = DIVERGENCE * max(abs(losses[0]), 1.0)
+    norm_bound = DIVERGENCE * max(float(np.linalg.norm(iterates[0])), 1.0) if iterates else None
+    for k, value in enumerate(losses):
+        x = iterates[k] if k < len(iterates) else None
+        if not np.isfinite(value) or abs(value) > loss_bound:
+            return k
+        if x is not None and (not np.all(np.isfinite(x)) or float(np.linalg.norm(x)) > norm_bound):
+            return k
+    return None
+
+
+def deviations(run, ref, upto=None):
     """The deviation of `run` from `ref` (each a dict with "losses" and "iterates", as `solve`
-    records them) at every iteration both have, up to the first where `ref` is not finite."""
+    records them) at every iteration both have, before `upto` and before the first where `ref`
+    is not finite."""
     x0, l0 = ref["iterates"][0], ref["losses"][0]
     out = []
-    for k in range(min(len(run["losses"]), len(ref["losses"]))):
+    for k in range(min(len(run["losses"]), len(ref["losses"]), len(ref["losses"]) if upto is None else upto)):
         x, value = ref["iterates"][k], ref["losses"][k]
         if not (np.isfinite(value) and np.all(np.isfinite(x))):
             break  # the reference itself blew up (as unit-step L-BFGS may): nothing to compare with
@@ -137,13 +167,16 @@ def deviations(run, ref):
 def compare(run, ref, tol, shadow=None):
     """How `run` agrees with `ref` (dicts as `solve` records them; `ref` may carry an "error").
     `shadow` is a callable returning the shadow reference's record, called only when some
-    deviation exceeds `tol`; a shadow that overflowed tells nothing past that point."""
+    deviation exceeds `tol`; a shadow that overflowed tells nothing past that point. Where the
+    reference diverges, the run must diverge too (give or take one iteration)."""
     steps = len(ref["losses"]) - 1
     if ref.get("error") is not None and len(ref["losses"]) < len(run["losses"]):
         return Agreement(compared=0, tolerance=tol, reference_steps=steps, reference_error=ref["error"])
-    devs = deviations(run, ref)
+    end, run_end = diverged(ref), diverged(run)
+    both = end is not None and run_end is not None and abs(run_end - end) <= 1
+    devs = deviations(run, ref, upto=min(end, run_end) if both else end)
     result = Agreement(compared=len(devs), tolerance=tol, reference_steps=steps)
-    drifts = deviations(shadow(), ref) if shadow is not None and devs and max(devs) > tol else []
+    drifts = deviations(shadow(), ref, upto=len(devs)) if shadow is not None and devs and max(devs) > tol else []
     envelope = 0.0
     for k, dev in enumerate(devs):
         if k < len(drifts) and np.isfinite(drifts[k]):
@@ -158,4 +191,9 @@ def compare(run, ref, tol, shadow=None):
             result.departed_at = k
             break
     result.drift = envelope if drifts else None
+    if result.departed_at is None and result.horizon is None:
+        if both:  # both left the meaningful range at the same step: L-BFGS diverges, and so does the run
+            result.diverged_at = min(end, run_end)
+        elif end is not None and end < len(run["losses"]):  # L-BFGS diverges here, the run does not
+            result.departed_at, result.deviation, result.allowed = end, float("inf"), 0.0
     return result

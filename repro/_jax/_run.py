@@ -2,8 +2,10 @@
 
 import collections
 import contextlib
+import functools
 import time
 import traceback as tb
+import types
 
 import equinox as eqx
 import jax
@@ -19,19 +21,58 @@ from . import _oracle, _scenarios, _shared
 
 def loss_of_filtered(model, loss):
     """What `loss` makes of the module with its non-array leaves replaced by None, as the
-    line search of `value_fn_full_model` sees it: "raises", "differs" (from `loss(model)`: a
-    non-array field steers the loss) or "same" (the loss never reads one). None when the
-    module has no non-array leaves or the loss cannot be evaluated at all."""
+    line search of `value_fn_full_model` sees it: ("raises", "Type:family@library" of what it
+    raised), ("differs", None) (from `loss(model)`: a non-array field steers the loss) or
+    ("same", None) (the loss never reads one). (None, None) when the loss cannot be evaluated
+    at all."""
     filtered = eqx.filter(model, eqx.is_array)
     try:
         full = float(loss(model))
     except Exception:  # noqa: BLE001 -- the scenarios will show it
-        return None
+        return None, None
     try:
         value = float(loss(filtered))
-    except Exception:  # noqa: BLE001 -- what we are asking
-        return "raises"
-    return "same" if value == full or (value != value and full != full) else "differs"
+    except Exception as error:  # noqa: BLE001 -- what we are asking
+        frames = [frame.filename for frame in tb.extract_tb(error.__traceback__)]
+        return "raises", f"{type(error).__name__}:{message_family(str(error))}@{raising_library(frames)}"
+    return ("same" if value == full or (value != value and full != full) else "differs"), None
+
+
+def leaf_kind(leaf):
+    """The leaf's kind (repro._leaves.KINDS): what decides how each stage of L-BFGS treats it."""
+    if eqx.is_array(leaf):
+        dtype, shape = leaf.dtype, "scalar" if np.ndim(leaf) == 0 else "array"
+        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            return f"key-{shape}"
+        if dtype == jnp.bool_:
+            return f"bool-{shape}"
+        if jnp.issubdtype(dtype, jnp.integer):
+            return f"int-{shape}"
+        return f"{'low' if dtype in (jnp.float16, jnp.bfloat16) else 'float'}-{shape}"
+    return _PYTHON_KINDS.get(type(leaf)) or _other_kind(leaf)
+
+
+_PYTHON_KINDS = {bool: "py-bool", int: "py-int", float: "py-float", complex: "py-complex", str: "str"}
+
+
+def _other_kind(leaf):
+    if isinstance(leaf, type):
+        return "class"
+    if isinstance(leaf, (bool, int, float, complex, str)):  # subclasses
+        return next(kind for t, kind in _PYTHON_KINDS.items() if isinstance(leaf, t))
+    name = type(leaf).__name__
+    if "Pjit" in name:
+        return "jitted"
+    if name in ("custom_jvp", "custom_vjp"):
+        return "custom-jvp"
+    if isinstance(leaf, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)):
+        return "function"
+    return "callable" if callable(leaf) else "object"
+
+
+def _top(model):
+    """The module's top-level node: `module`, or the container type's name (tuple, list, dict)."""
+    return "module" if isinstance(model, eqx.Module) else type(model).__name__
 
 
 def _kind(array):
@@ -58,6 +99,7 @@ def contents(model, problem=None, loss=None):
     leaves = jax.tree_util.tree_leaves(model)
     arrays = [leaf for leaf in leaves if eqx.is_array(leaf)]
     non_array = len(arrays) < len(leaves)
+    made, error = loss_of_filtered(model, loss) if non_array and loss is not None else (None, None)
     found = {
         "non_array_leaves": non_array,
         "int_arrays": any(jnp.issubdtype(a.dtype, jnp.integer) for a in arrays),
@@ -65,8 +107,11 @@ def contents(model, problem=None, loss=None):
         "low_precision_floats": any(a.dtype in (jnp.float16, jnp.bfloat16) for a in arrays),
         "mixed_float_dtypes": len({a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)}) > 1,
         "low_precision_loss": loss is not None and _oracle.loss_dtype(loss, model) in (jnp.float16, jnp.bfloat16),
-        "loss_of_filtered": loss_of_filtered(model, loss) if non_array and loss is not None else None,
+        "loss_of_filtered": made,
+        "loss_error": error,
         "first_array": _kind(arrays[0]) if arrays else None,
+        "leaves": [leaf_kind(leaf) for leaf in leaves],
+        "top": _top(model),
         "problem": problem,
     }
     _contents[id(model)] = (model, loss, problem, found)
@@ -153,7 +198,6 @@ def _record_result(outcome, result):
     outcome.final_loss = result["final_loss"]
     outcome.grad_norm = result["grad_norm"]
     if not result["converged"]:
-        outcome.family = "not_converged"
         outcome.message = (
             f"did not converge: loss {result['initial_loss']:.3g} -> {result['final_loss']:.3g}, "
             f"grad norm {result['grad_norm']:.3g} after {result['iterations']} iterations"
@@ -269,6 +313,6 @@ def _judge_by_reference(outcome, name, model, loss, result, share=None):
                                 lambda: reference_for(name, model, loss, shadow=True).extend(steps))
     outcome.reference = agreement.to_dict()
     if agreement.departed_at is not None:
-        outcome.status, outcome.family = "wrong_result", "wrong_result"
+        outcome.status = "wrong_result"
         outcome.message = (f"{agreement.summary()}; loss {result['initial_loss']:.3g} -> "
                            f"{result['final_loss']:.3g} in {steps} iterations")

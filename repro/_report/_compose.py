@@ -11,9 +11,9 @@ import time
 from typing import Optional
 
 from .._catalogue import SCENARIOS, UsageError
-from .._expectations import Expectation, expectation_for
+from .._expectations import Expectation, expectation_for, verdict as judge_against
 from .._options import problem_defines_optimum
-from .._outcome import Outcome, classify
+from .._outcome import Outcome
 from .._progress import Progress
 from .._results import as_expected, base_releases
 from .._versions import PACKAGES, header
@@ -106,7 +106,7 @@ def render_report(script_text, *, scenario=None, mode=None, contents=None, summa
     expectation = (expectation_for(scenario, mode, judged, contents or {}) if scenario and mode
                    else Expectation(None, why="no scenario given: nothing to compare with"))
     expected = expectation.expected
-    verdict = str(classify(expected, outcome)) if outcome.status != "ran" else "UNKNOWN"
+    verdict = str(judge_against(expectation, outcome)[0]) if outcome.status != "ran" else "UNKNOWN"
     what = outcome.status if outcome.status == "ran" else outcome.signature()
     progress.done(f"{SCRIPT_NAME}" + (f" {scenario} {mode}" if scenario else "") + f": {what}, {verdict}", run.seconds)
     return Report(title=make_title(outcome, scenario, env), script=script_text, run=run, outcome=outcome,

@@ -129,7 +129,7 @@ def outcome_from_run(run, script_text, *, scenario, mode, versions, contents, sc
     if last["what"] == "converged":
         outcome.status = "converged"
     else:
-        outcome.status, outcome.family = "not_converged", "not_converged"
+        outcome.status = "not_converged"
         outcome.message = "did not converge" + last["rest"]
     _read_agreement(outcome, run.output)
     return outcome
@@ -146,7 +146,7 @@ def _read_agreement(outcome, output):
     elif m["departed"] is not None:
         outcome.reference = {"departed_at": int(m["departed"]), "deviation": float(m["deviation"]),
                              "allowed": float(m["allowed"]), "reference_error": None}
-        outcome.status, outcome.family, outcome.message = "wrong_result", "wrong_result", m.group(0)
+        outcome.status, outcome.message = "wrong_result", m.group(0)
     else:
         outcome.reference = {"compared": int(m["compared"]), "departed_at": None, "reference_error": None}
 
