@@ -257,4 +257,5 @@ def classify(expected, outcome):
         return Verdict.WORKAROUND_OK if finished and reached else Verdict.REGRESSION
     if finished:
         return Verdict.FIXED_UPSTREAM
-    return Verdict.REPRODUCED if expected.matches_failure(outcome) else Verdict.CHANGED
+    raised_as_expected = expected.status in ("error", None) and expected.matches_failure(outcome)
+    return Verdict.REPRODUCED if raised_as_expected else Verdict.CHANGED

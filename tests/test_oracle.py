@@ -132,6 +132,75 @@ def test_a_reference_that_blows_up_ends_the_comparison_and_one_that_raises_is_re
     assert not agreement.agrees and "reference itself raised TypeError" in agreement.summary()
 
 
+def test_a_reference_that_diverges_is_compared_only_before_and_a_run_diverging_with_it_agrees():
+    """Unit-step L-BFGS blowing up: two exploding sequences differ wildly once they explode
+    (here by 1e17 at iteration 4), which says nothing about whether the run computes what
+    L-BFGS computes. Compared while the reference is meaningful, diverging where it diverges
+    (give or take one iteration) is agreement; an old-style comparison to the end departs."""
+    tol = 1e-6
+    losses = [1.5e3, 9e2, 4e4, 3e9, 2e20, float("inf")]
+    ref = record(losses, [[1.0, 2.0], [0.9, 1.5], [3.0, -4.0], [5e3, 1e2], [7e9, 0.0], [float("inf"), 0.0]])
+    run = record(losses[:4] + [3e20, float("inf")],
+                 [[1.0, 2.0], [0.9, 1.5], [3.0, -4.0], [5e3, 1e2], [7e9 + 1e17, 0.0], [float("inf"), 0.0]])
+    agreement = _oracle.compare(run, ref, tol)
+    assert agreement.agrees and agreement.diverged_at == 3, agreement  # 3e9 > 1e6 x 1.5e3
+    assert agreement.compared == 3 and "before iteration 3, where both diverge" in agreement.summary()
+    late = record(losses[:3] + [5e3, 4e3, 3e3], [[1.0, 2.0], [0.9, 1.5], [3.0, -4.0], [2.9, -3.9], [2.8, -3.8],
+                                                 [2.7, -3.7]])
+    departs = _oracle.compare(late, ref, tol)  # L-BFGS blows up at 3, this run does not: something else
+    assert departs.departed_at == 3 and not departs.agrees
+    run_early = record(losses[:2] + [5e9, float("inf")], [[1.0, 2.0], [0.9, 1.5], [6e9, 0.0], [float("inf"), 0.0]])
+    assert _oracle.compare(run_early, ref, tol).diverged_at == 2  # one step earlier: rounding's choice
+
+
+def test_without_the_divergence_rule_the_exploding_run_was_a_false_wrong_result(monkeypatch):
+    ref = record([1.5e3, 9e2, 3e9, 2e20], [[1.0, 2.0], [0.9, 1.5], [5e3, 1e2], [7e9, 0.0]])
+    run = record([1.5e3, 9e2, 3e9, 3e20], [[1.0, 2.0], [0.9, 1.5], [5e3, 1e2], [7e9 + 1e17, 0.0]])
+    assert _oracle.compare(run, ref, 1e-6).agrees
+    monkeypatch.setattr(_oracle, "DIVERGENCE", float("inf"))
+    assert _oracle.compare(run, ref, 1e-6).departed_at == 3
+
+
+class Regression(eqx.Module):
+    """A user's MLP regression with large targets: unit-step L-BFGS spikes past a million times
+    its starting loss."""
+
+    mlp: eqx.nn.MLP
+
+    def __call__(self, x):
+        return self.mlp(x)
+
+
+def exploding_regression():
+    rng = np.random.default_rng(21)
+    model = Regression(eqx.nn.MLP(2, 1, 8, 2, activation=jax.nn.silu, key=jax.random.PRNGKey(21)))
+    x = jnp.asarray(rng.uniform(-2, 2, (48, 2)), jnp.float32)
+    y = jnp.asarray(10.0 * (x[:, :1] * x[:, 1:] + np.cos(2 * x[:, :1])) + 10.0, jnp.float32)
+    return model, lambda m: jnp.sum((jax.vmap(m)(x) - y) ** 2)
+
+
+def test_unit_step_lbfgs_that_blows_up_is_judged_as_divergence_not_as_a_wrong_result():
+    model, loss = exploding_regression()
+    outcome = run_scenario("seed_fix_no_linesearch", "jit", model, loss)
+    assert outcome.status != "wrong_result", outcome.reference
+    ref = outcome.reference
+    assert ref["departed_at"] is None and (ref["diverged_at"] is not None or ref["horizon"] is not None), ref
+    assert classify(AGREES, outcome) is Verdict.WORKAROUND_OK
+
+
+def test_a_workaround_that_reaches_the_optimum_along_another_path_is_a_wrong_result(monkeypatch):
+    """Converging is not agreeing: a pattern whose steps are not L-BFGS's (here every update
+    halved) still reaches the optimum of a convex quadratic, but it computes another algorithm.
+    That counts as a wrong result, on the built-in problem and anywhere else."""
+    model = (jnp.full((2,), 1.5), jnp.full((3,), -1.0))
+    loss = lambda m: jnp.sum((m[0] - 0.5) ** 2) + 2.0 * jnp.sum((m[1] - 0.25) ** 2)  # noqa: E731
+    monkeypatch.setattr(_scenarios, "partition_fix", corrupt(lambda new, old: [o + 0.5 * (n - o) for n, o in zip(new, old)]))
+    outcome = run_scenario("partition_fix", "jit", model, loss, optimum=0.0, budget=Budget(max_steps=200))
+    assert outcome.final_loss < 1e-6 and outcome.grad_norm < 1e-3  # it does reach the optimum...
+    assert outcome.status == "wrong_result" and outcome.reference["departed_at"] == 1  # ...another way
+    assert classify(CONVERGES, outcome) is Verdict.WRONG_RESULT and classify(AGREES, outcome) is Verdict.WRONG_RESULT
+
+
 def _dtypes(tree):
     return [(leaf.dtype, leaf.aval.weak_type) for leaf in jax.tree_util.tree_leaves(tree)]
 
