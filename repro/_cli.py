@@ -160,9 +160,9 @@ def cmd_survey(argv):
             print(f"{'pending ' if cell.key in todo else 'measured'} {cell.key:24} python {cell.python}  "
                   f"{' '.join(cell.requirements)}" + (f"  (as of {cell.exclude_newer[:10]})" if cell.exclude_newer else ""))
         return EXIT_OK
-    command = f"{SCRIPT} survey " + " ".join(argv)
+    command = _survey.command_line(argv, directory)
     run = _survey.survey(planned, directory=directory, modes=opts.modes, force=opts.force, keep_envs=opts.keep_envs,
-                         timeout=opts.timeout, command=command.strip(), log=_stderr, cells_at_once=opts.cells)
+                         timeout=opts.timeout, command=command, log=_stderr, cells_at_once=opts.cells)
     changes = {key: _survey.changes_against_previous(key, directory) for key in run.measured} if opts.new else {}
     if opts.json:
         print(json.dumps({"measured": run.measured, "skipped": run.skipped, "seconds": round(run.seconds, 1),

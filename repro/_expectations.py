@@ -47,11 +47,14 @@ def key_for(scenario, contents):
 
 
 def category_of(key):
-    """(CATEGORY, stage) for a path sure to break (its deciding stage), else None."""
-    if key is None or key == BUILTIN or key[:1] == (CATEGORY,):
+    """(CATEGORY, stage) of a path: the stage sure to break it, else its first stage (one that
+    breaks on some releases only: what every module reaching it did in a cell is the category
+    there); None for a clean path or the built-in problem. The value-fn stage is two categories,
+    a loss that raises and one that computes another function."""
+    if key is None or key == BUILTIN or key[:1] == (CATEGORY,) or not key:
         return None
-    decided = _leaves.deciding(key)
-    return (CATEGORY, decided[0]) if decided else None
+    stage, kind = _leaves.deciding(key) or key[0]
+    return (CATEGORY, f"{stage}: {kind.split()[0]}" if stage == "value-fn" else stage)
 
 
 # --------------------------------------------------------------------------- from observations to expectations
@@ -128,13 +131,22 @@ def derive_cell(cell):
             signatures.setdefault(entry, set()).add(o.signature())
     expected = {}
     for entry, found in groups.items():
-        if entry[0][:1] == (CATEGORY,):  # broken means: every one of them failed, or computed a wrong result
-            expected[entry] = BROKEN if all(e is not None and not e.works and e.status != "not_converged"
-                                            for e in found) else None
+        if entry[0][:1] == (CATEGORY,):
+            expected[entry] = _category(found)
         else:
             expected[entry] = None if None in found else meet(found)
     return Cell(cell.key, cell.series, cell.versions, expected, {k: tuple(v) for k, v in sources.items()},
                 {k: tuple(sorted(v)) for k, v in signatures.items()})
+
+
+def _category(found):
+    """BROKEN when every module of a category failed or computed a wrong result, AGREES when
+    every one agreed with the reference, else None (the category does not decide)."""
+    if all(e is not None and not e.works and e.status != "not_converged" for e in found):
+        return BROKEN
+    if all(e is not None and e.works for e in found):
+        return AGREES
+    return None
 
 
 @functools.lru_cache(maxsize=4)
@@ -168,9 +180,8 @@ class Expectation:
         else:
             return self.why or "nothing measured for these versions"
         if self.match == "category":
-            stage = _leaves.deciding(self.path)
-            return (f"{where}, for modules that break at {stage[0]} (this path, {_leaves.describe(self.path)}, "
-                    "was never measured)")
+            return (f"{where}, as every module that reaches {category_of(self.path)[1]} there (this path, "
+                    f"{_leaves.describe(self.path)}, was never measured)")
         return where
 
 
@@ -286,12 +297,14 @@ def verdict(expectation, outcome):
 
 
 def _category_note(expectation, outcome, found):
+    """Beside a category's verdict: how the outcome differs from what the corpus's modules did."""
+    if outcome.signature() in expectation.corpus or outcome.status in ("crash", "timeout"):
+        return ""
     corpus = ", ".join(expectation.corpus) or "nothing"
-    if found is Verdict.REPRODUCED and outcome.signature() not in expectation.corpus:
-        how = "computes a wrong result" if outcome.status == "wrong_result" else f"fails with {outcome.signature()}"
-        return (f"broken, as every module that reaches this stage; this path was never measured and {how}, "
-                f"where the corpus's modules give {corpus}")
-    return ""
+    how = "computes a wrong result" if outcome.status == "wrong_result" else f"gives {outcome.signature()}"
+    said = "broken" if found is Verdict.REPRODUCED else str(found)
+    return (f"{said}: this path ({_leaves.describe(expectation.path)}) was never measured; it {how}, where the "
+            f"corpus's modules at {category_of(expectation.path)[1]} give {corpus}")
 
 
 def rule_table(directory=DATA_DIR):
@@ -308,3 +321,20 @@ def rule_table(directory=DATA_DIR):
                 found.setdefault((o.scenario, stage), {}).setdefault(kind, set()).add(o.module)
     return [(scenario, stage, {k: sorted(v) for k, v in sorted(kinds.items())})
             for (scenario, stage), kinds in sorted(found.items())]
+
+
+def render_rule_table(directory=DATA_DIR):
+    """`rule_table` as Markdown: a row per rule and deciding-leaf kind, with the stage's reason."""
+    from ._leaves import STAGES
+
+    lines = ["| scenario | stage | deciding-leaf kind | corpus modules that measure it |", "| --- | --- | --- | --- |"]
+    for scenario, stage, kinds in rule_table(directory):
+        for kind, modules in kinds.items():
+            lines.append(f"| `{scenario}` | {stage} | `{kind}` | {', '.join(modules)} |")
+    reasons = ["", "| stage | what it does | breaks on every release |", "| --- | --- | --- |"]
+    reasons += [f"| {s.name} | {s.why} | {'yes' if s.certain else 'no'} |" for s in STAGES.values()]
+    return "\n".join(lines + reasons) + "\n"
+
+
+if __name__ == "__main__":  # python -m repro._expectations: the docs' rule table, from the data
+    print(render_rule_table(), end="")

@@ -149,27 +149,42 @@ def _value_fn_kind(contents):
     return "differs" if made == "differs" else None
 
 
-def _candidates(scenario, leaves, contents):
-    """(stage, kind) for every stage of `scenario` in the order L-BFGS reaches them, kind None
-    where the stage meets nothing it cannot handle."""
+def stages_of(scenario: str) -> Tuple[str, ...]:
+    """The stages `scenario` can reach, in the order L-BFGS reaches them (none after one that
+    every module reaches and always breaks: no-params, linesearch-args)."""
+    v = SCENARIO_VIEWS[scenario]
+    filtered = v.init != "floats"  # partition_fix's L-BFGS sees float arrays only
+    out = ["init-shape"] if v.init == "raw" else []  # only the raw view holds non-arrays
+    out += ["init-dtype"] if v.zoom and filtered else []
+    if v.params is None:
+        return (*out, "no-params")
+    out += ["sub-params", "sub-updates"] if filtered else []
+    out += list(v.extra)
+    if v.zoom and "linesearch-args" not in v.extra:
+        out.append("zoom-dtypes")
+    return tuple(out)
+
+
+def _kind_at(stage, scenario, leaves, contents):
+    """The kind of what `stage` of `scenario` meets first that it cannot handle (None: nothing)."""
     v = SCENARIO_VIEWS[scenario]
     init = view(leaves, v.init)
-    yield "init-shape", _first(init, STAGES["init-shape"].breaks)
-    if v.zoom:
-        yield "init-dtype", init[0] if init and init[0] in STAGES["init-dtype"].breaks else None
-    if v.params is None:
-        yield "no-params", contents.get("top") or "module"
-        return
-    params = view(leaves, v.params)
-    missing = NON_ARRAY if v.params == "raw" and v.init != "raw" else frozenset()
-    yield "sub-params", _first(params, missing | _BOOL_OR_KEY)
-    yield "sub-updates", _first(init, STAGES["sub-updates"].breaks)
-    if "value-fn" in v.extra and any(k in NON_ARRAY for k in leaves):
-        yield "value-fn", _value_fn_kind(contents)
-    if "linesearch-args" in v.extra:
-        yield "linesearch-args", "missing"
-    if v.zoom:
-        yield "zoom-dtypes", _precision(view(leaves, "floats"), contents)
+    if stage == "init-shape":
+        return _first(init, STAGES["init-shape"].breaks)
+    if stage == "init-dtype":
+        return init[0] if init and init[0] in STAGES["init-dtype"].breaks else None
+    if stage == "no-params":
+        return contents.get("top") or "module"
+    if stage == "sub-params":  # a non-array the state holds as None only if init() saw the arrays alone
+        missing = NON_ARRAY if v.params == "raw" and v.init != "raw" else frozenset()
+        return _first(view(leaves, v.params), missing | _BOOL_OR_KEY)
+    if stage == "sub-updates":
+        return _first(init, STAGES["sub-updates"].breaks)
+    if stage == "value-fn":
+        return _value_fn_kind(contents) if any(k in NON_ARRAY for k in leaves) else None
+    if stage == "linesearch-args":
+        return "missing"
+    return _precision(view(leaves, "floats"), contents)  # zoom-dtypes
 
 
 def certain(stage: str, kind: str) -> bool:
@@ -189,7 +204,8 @@ def path(scenario: str, contents: Mapping) -> Optional[Path]:
     if leaves is None:
         return None
     out = []
-    for stage, kind in _candidates(scenario, list(leaves), contents):
+    for stage in stages_of(scenario):
+        kind = _kind_at(stage, scenario, list(leaves), contents)
         if kind is None:
             continue
         out.append((stage, kind))

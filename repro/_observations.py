@@ -16,7 +16,7 @@ from typing import Optional
 
 from ._outcome import Outcome
 
-SCHEMA = 1
+SCHEMA = 2  # 2: leaf lists in contents, no status in `family`, provenance (tool, commit, cache)
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data", "observations")
 TRACKED = ("jax", "jaxlib", "optax", "equinox")
 
@@ -38,6 +38,8 @@ class Observation:
     agrees: Optional[bool] = None  # finished and matched the flat-vector reference
     departed_at: Optional[int] = None
     diverged_at: Optional[int] = None  # finished, and diverged where the reference diverges
+    margin: Optional[float] = None  # the closest call: largest deviation / what was allowed (> 1: departed)
+    horizon: Optional[int] = None  # where rounding alone could move the iterates 100%: compared up to there
     seconds: Optional[float] = None
 
     @classmethod
@@ -46,7 +48,9 @@ class Observation:
         return cls(module, outcome.scenario, outcome.mode, outcome.status, outcome.exc_type, outcome.family,
                    outcome.phase, outcome.library, (outcome.message or "")[:160] or None, outcome.iterations,
                    outcome.agrees() if outcome.status in ("converged", "not_converged") else None,
-                   ref.get("departed_at"), ref.get("diverged_at"), outcome.seconds)
+                   ref.get("departed_at"), ref.get("diverged_at"),
+                   float(f"{ref['margin']:.3g}") if ref.get("margin") is not None else None, ref.get("horizon"),
+                   outcome.seconds)
 
     def signature(self):
         """As Outcome.signature(): what identifies the outcome across runs."""
@@ -84,11 +88,13 @@ class CellObservations:
     command: Optional[str] = None
     seconds: dict = dataclasses.field(default_factory=dict)  # build / jit / eager wall seconds
     attempts: list = dataclasses.field(default_factory=list)  # earlier installs that failed, with why
-    # The modes measured with JAX's persistent compilation cache on (cells measured before
-    # 2026-11-27 11:00 UTC; the survey has run without it since: repro._isolate.CACHE_UNSAFE_JAXLIB).
-    cached_modes: list = dataclasses.field(default_factory=list)
+    tool: str = ""  # this harness's distribution and version ("lbfgs-equinox-repro 0.1.0")
+    commit: Optional[str] = None  # its checkout's commit ("+dirty": uncommitted changes); None: installed
+    # Whether JAX's persistent compilation cache was on: never for the survey (it computed wrong
+    # results on some jaxlib releases, repro._isolate.CACHE_UNSAFE_JAXLIB): a fact must not rest on it.
+    compilation_cache: bool = False
     # The XLA_FLAGS its workers compiled with (repro._isolate.FAST_COMPILE_FLAGS, narrowed to
-    # what that XLA knows); None in cells measured before it was recorded (2026-11-27 17:30 UTC).
+    # what that XLA knows).
     xla_flags: Optional[str] = None
     # mode -> a cell measured earlier in the same run whose env was identical (same Python,
     # every installed distribution at the same version): its observations are this cell's.

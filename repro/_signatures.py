@@ -29,6 +29,7 @@ FAMILIES = (
     ("none_not_callable", r"'NoneType' object is not callable"),
     ("missing_linesearch_args", r"missing \d+ required keyword-only argument"),
     ("bool_dtype", r"does not accept dtype bool"),
+    ("key_dtype", r"does not accept dtype key"),
     ("not_valid_jax_type", r"is not a valid JAX type"),
     ("zeros_like_argument", r"zeros_like requires ndarray or scalar arguments"),
     ("dot_general_shapes", r"dot_general requires contracting dimensions to have the same shape"),

@@ -43,6 +43,7 @@ from ._files import write_json_atomic
 from ._isolate import Workers, default_workers
 from ._matrix import CELLS
 from ._observations import DATA_DIR, CellObservations, Observation, load, path_of
+from ._versions import DISTRIBUTION, SCRIPT, __version__, checkout_state
 
 FLOORS = {"jax": "0.4.30", "optax": "0.2.3", "equinox": "0.11.4"}  # lbfgs since optax 0.2.3
 PYTHONS = ("3.11", "3.12")  # the oldest that a release supports is the one it is surveyed on
@@ -150,8 +151,10 @@ def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, tim
     run, so that this cell's workers do not try again the flags that XLA rejected.
     `bytecode`: a folder where the `.pyc` files of the distributions this cell's workers imported
     are kept, and from which the env gets those of earlier cells (`_bytecode`)."""
+    tool, commit = provenance()
     cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
-                            planned.exclude_newer, plan=planned.plan_key(), command=command, measured=_now())
+                            planned.exclude_newer, plan=planned.plan_key(), command=command, measured=_now(),
+                            tool=tool, commit=commit)
     interpreter = _envs.find_interpreter(planned.python)
     if interpreter is None:
         cell.status, cell.reason = "skipped", f"no Python {planned.python} interpreter on this machine"
@@ -308,6 +311,34 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def provenance():
+    """(this tool's distribution and version, its checkout's commit or None when installed)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    state = checkout_state(root) if os.path.exists(os.path.join(root, ".git")) else {"commit": None}
+    commit = state["commit"] and state["commit"][:12] + ("+dirty" if state.get("dirty") else "")
+    return f"{DISTRIBUTION} {__version__}", commit
+
+
+# Options whose value is a path: recorded relative to the data folder, so a file says how to
+# measure it again from there, on any machine.
+PATH_OPTIONS = ("--data", "--problem", "--cache-dir", "--out")
+
+
+def command_line(argv, directory, program=f"{SCRIPT} survey"):
+    """The survey command as run, with the values of PATH_OPTIONS relative to `directory`."""
+    words, after = [program], None
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        if after is not None:
+            words.append(os.path.relpath(os.path.abspath(arg), directory))
+        elif name in PATH_OPTIONS and eq:
+            words.append(f"{name}={os.path.relpath(os.path.abspath(value), directory)}")
+        else:
+            words.append(arg)
+        after = arg if arg in PATH_OPTIONS and after is None else None
+    return " ".join(words)
+
+
 # --------------------------------------------------------------------------- the whole survey
 
 @dataclasses.dataclass
@@ -340,7 +371,6 @@ def _merge(earlier, measured):
     measured.seconds = {**{k: v for k, v in earlier.seconds.items() if k not in new_modes}, **measured.seconds}
     measured.same_env_as = {**{m: k for m, k in earlier.same_env_as.items() if m not in new_modes},
                             **measured.same_env_as}
-    measured.cached_modes = sorted({*measured.cached_modes, *({o.mode for o in kept} & set(earlier.cached_modes))})
     order = {name: i for i, name in enumerate(SURVEY)}
     measured.observations.sort(key=lambda o: (o.mode, order.get(o.module, 99), list(SCENARIOS).index(o.scenario)))
     return measured

@@ -162,10 +162,10 @@ def test_an_unreachable_package_index_is_exit_5_not_bad_input(run_cli, args):
 
 
 def _no_params_family(pins):
-    from repro._expectations import expected_for
+    from repro._expectations import expectation_for
     from repro._report import BUILTIN_CONTENTS
 
-    expected = expected_for("no_params", "jit", pins, BUILTIN_CONTENTS)
+    expected = expectation_for("no_params", "jit", pins, BUILTIN_CONTENTS).expected
     return expected.family if expected else None
 
 

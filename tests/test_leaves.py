@@ -72,7 +72,7 @@ def test_views_keep_what_equinox_keeps():
 
 
 def test_contents_without_a_leaf_list_have_no_path():
-    assert path("no_params", {"non_array_leaves": True}) is None
+    assert path("no_params", {"loss_of_filtered": "raises"}) is None
     assert describe(None).startswith("unknown")
 
 

@@ -21,9 +21,9 @@ from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
 from repro._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
-from repro._expectations import expected_for
+from repro._expectations import expectation_for, verdict
 from repro._jax._run import run_scenario
-from repro._outcome import AS_EXPECTED, classify
+from repro._outcome import AS_EXPECTED
 from repro._progress import Progress
 from repro._report import script_for_scenario
 from repro.strategies import Case, cases
@@ -35,11 +35,13 @@ def mismatches(workers, case, mode, scenarios=tuple(SCENARIOS)):
     found, start = [], time.perf_counter()
     jobs = [(case.source, name, mode) for name in scenarios]
     for name, outcome in zip(scenarios, workers.run(jobs, budget=GENERATED_BUDGETS[mode])):
-        expected = expected_for(name, mode, outcome.versions, outcome.contents)
-        verdict = classify(expected, outcome)
-        note(f"{name}: {verdict} ({outcome.signature()}) expected {expected.describe() if expected else None}")
-        if verdict not in AS_EXPECTED:
-            found.append((name, verdict, expected, outcome))
+        expectation = expectation_for(name, mode, outcome.versions, outcome.contents)
+        expected = expectation.expected
+        found_verdict, why = verdict(expectation, outcome)
+        note(f"{name}: {found_verdict} ({outcome.signature()}) expected {expected.describe() if expected else None}"
+             f" [{expectation.match}] {why}")
+        if found_verdict not in AS_EXPECTED:
+            found.append((name, found_verdict, expected, outcome))
     example_progress().done(f"{case.description} ({mode}): {len(scenarios) - len(found)}/{len(scenarios)} as expected",
                             time.perf_counter() - start)
     return found
@@ -153,9 +155,12 @@ def test_a_wrong_expectation_fails_with_a_shrunk_module_and_a_runnable_reproduce
     from repro._outcome import CONVERGES
     from repro._report import run_script
 
-    real = expected_for
-    monkeypatch.setitem(globals(), "expected_for",
-                        lambda s, m, v, c: CONVERGES if s == "seed_fix" else real(s, m, v, c))
+    from repro._expectations import Expectation
+
+    real = expectation_for
+    monkeypatch.setitem(globals(), "expectation_for",
+                        lambda s, m, v, c: Expectation(CONVERGES, "measured", ("claimed",)) if s == "seed_fix"
+                        else real(s, m, v, c))
     monkeypatch.setitem(globals(), "REPORT_DIR", str(tmp_path))
 
     @settings(max_examples=5, derandomize=True, database=None, deadline=None)

@@ -15,7 +15,7 @@ import tomllib
 import pytest
 
 from repro._catalogue import SCENARIOS
-from repro._expectations import expected_for
+from repro._expectations import expectation_for
 from repro._outcome import AS_EXPECTED, classify
 from repro._report import (
     BUILTIN_CONTENTS,
@@ -348,7 +348,7 @@ def test_report_script_reproduces_what_the_report_states(run_cli, tmp_path, name
         assert again.status == status, run.output
 
     # And the stated outcome agrees with the measured expectations when there are some.
-    expected = expected_for(name, mode, installed_versions(), BUILTIN_CONTENTS)
+    expected = expectation_for(name, mode, installed_versions(), BUILTIN_CONTENTS).expected
     verdict = verdict_of(markdown)
     if expected is None:
         assert verdict == "UNKNOWN"

@@ -8,7 +8,7 @@ match the flat-vector reference at every iterate.
 import pytest
 
 from repro._catalogue import MODES, SCENARIOS, Budget
-from repro._expectations import expected_for
+from repro._expectations import expectation_for
 from repro._isolate import run_isolated
 from repro._outcome import AS_EXPECTED, classify
 from repro._report import BUILTIN_CONTENTS
@@ -20,7 +20,7 @@ BUDGET = Budget()  # the convergence definition the child processes use
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_scenario_matches_its_measured_expectation(scenario, mode):
     outcome = run_isolated(scenario, mode, timeout=600)
-    expected = expected_for(scenario, mode, outcome.versions, outcome.contents)
+    expected = expectation_for(scenario, mode, outcome.versions, outcome.contents).expected
     assert expected is not None, f"no measured expectation for {outcome.versions}"
     verdict = classify(expected, outcome)
     assert verdict in AS_EXPECTED, (verdict, expected, outcome.signature(), outcome.message, outcome.output)

@@ -2,18 +2,22 @@
 from them, the heat map drawn from them. Host side only: a fake index and a fake measurement
 stand in for the network and the environments; the stored data is checked as it is."""
 
+import dataclasses
 import json
 import os
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from repro import _expectations, _heatmap, _survey
+from repro import _expectations, _heatmap, _observations, _survey
 from repro._catalogue import MODES, SCENARIOS
 from repro._corpus import SURVEY
 from repro._index import Release
+from repro._leaves import stages_of
 from repro._observations import DATA_DIR, CellObservations, Observation, load
-from repro._outcome import AGREES, CONVERGES, WRONG_RESULT, AnyOf, fails
+from repro._outcome import AGREES, BROKEN, CONVERGES, WRONG_RESULT, AnyOf, Outcome, Verdict, fails
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
 pytestmark = pytest.mark.host
@@ -316,15 +320,19 @@ def cell(key, versions, observations, contents):
                             observations=observations, plan="p")
 
 
-PLAIN = {"non_array_leaves": False, "int_arrays": False, "bool_arrays": False, "first_array": "float"}
-RAISES = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False, "first_array": "float",
-          "loss_of_filtered": "raises"}
+PLAIN = {"leaves": ["float-array"], "top": "module"}
+RAISES = {"loss_of_filtered": "raises", "leaves": ["float-array", "jitted"], "top": "module"}
 MLP = {**RAISES, "problem": "mlp"}
+
+
+def raising(error):
+    """Contents of a module whose loss raises `error` ("Type:family@library") on a None field."""
+    return {**RAISES, "loss_error": error}
 
 
 def test_meet_keeps_what_every_module_shares_and_refuses_to_mix_working_and_failing():
     a = fails("TypeError", "none_not_callable", "linesearch", "equinox")
-    b = fails("RuntimeError", "other", "linesearch", "equinox")
+    b = fails("RuntimeError", "dropout_needs_key", "linesearch", "equinox")
     assert _expectations.meet([a, a]) == a
     assert _expectations.meet([a, b]) == fails(None, None, "linesearch", "equinox")
     assert _expectations.meet([a, WRONG_RESULT]) == AnyOf((a, WRONG_RESULT))
@@ -338,12 +346,14 @@ def survey_data(tmp_path):
     def observations(family):
         return [obs("builtin", "no_params", "error", "ValueError", family, "update", "jax"),
                 obs("builtin", "partition_fix", "converged", agrees=True),
-                obs("callable_scalar", "value_fn_full_model", "error", "TypeError", "unsupported_operand", "linesearch",
+                obs("callable_scalar", "value_fn_full_model", "error", "TypeError", "none_operand_traced", "linesearch",
                     "jax"),
-                obs("dropout", "value_fn_full_model", "error", "RuntimeError", "other", "linesearch", "equinox"),
+                obs("dropout", "value_fn_full_model", "error", "RuntimeError", "dropout_needs_key", "linesearch",
+                    "equinox"),
                 obs("floats_only", "init_unfiltered", "converged", agrees=True)]
 
-    contents = {"builtin": MLP, "callable_scalar": RAISES, "dropout": RAISES, "floats_only": PLAIN}
+    contents = {"builtin": MLP, "callable_scalar": raising("TypeError:unsupported_operand@user"),
+                "dropout": raising("RuntimeError:dropout_needs_key@equinox"), "floats_only": PLAIN}
     for jax, family in (("0.4.30", "custom_node_mismatch"), ("0.4.33", "custom_node_mismatch"),
                         ("0.4.34", "expected_none"), ("0.4.35", "expected_none")):
         data = cell(f"jax-{jax}", {"jax": jax, "optax": "0.2.3", "equinox": "0.11.4"}, observations(family), contents)
@@ -390,13 +400,59 @@ def test_two_cells_that_differ_in_one_package_and_agree_let_it_be_inferred_betwe
     _expectations.table.cache_clear()
 
 
-def test_a_generic_rule_keeps_only_what_its_modules_share(tmp_path):
+def test_a_path_the_corpus_took_is_exact_and_one_it_never_took_falls_back_to_its_category(tmp_path):
+    """A user's module whose loss raises what the corpus's `dropout` raised on a None field has
+    dropout's path: its full signature. One that raises something no corpus module raised has a
+    path never measured, but the stage is sure to break: the category (any failure), with the
+    corpus's signatures there as information."""
     directory = survey_data(tmp_path)
-    user = {**RAISES}  # a user's module whose loss raises on a None field: not the built-in problem
-    found = lookup(directory, "0.4.30", "value_fn_full_model", user).expected
-    assert found == fails(None, None, "linesearch", None)  # TypeError in jax, RuntimeError in equinox
+    same = lookup(directory, "0.4.30", "value_fn_full_model", raising("RuntimeError:dropout_needs_key@equinox"))
+    assert same.match == "exact" and same.expected == fails("RuntimeError", "dropout_needs_key", "linesearch",
+                                                            "equinox")
+    other = lookup(directory, "0.4.30", "value_fn_full_model", raising("KeyError:other@user"))
+    assert other.match == "category" and other.expected == BROKEN and other.source == "measured"
+    assert other.corpus == ("RuntimeError:dropout_needs_key@linesearch[equinox]",
+                            "TypeError:none_operand_traced@linesearch[jax]")
+    assert "as every module that reaches value-fn: raises there" in other.describe_source()
     assert lookup(directory, "0.4.30", "init_unfiltered", PLAIN).expected == AGREES
     assert lookup(directory, "0.4.30", "seed_fix", PLAIN).expected is None  # no corpus module measured it
+
+
+def test_a_category_verdict_shows_a_different_message_as_information_not_as_changed(tmp_path):
+    directory = survey_data(tmp_path)
+    expectation = lookup(directory, "0.4.30", "value_fn_full_model", raising("KeyError:other@user"))
+    raised = Outcome("value_fn_full_model", "jit", "error", "KeyError", "'w'", "other", "linesearch", "jax")
+    verdict, note = _expectations.verdict(expectation, raised)
+    assert verdict is Verdict.REPRODUCED
+    assert "never measured" in note and "KeyError:other@linesearch[jax]" in note and "dropout_needs_key" in note
+    assert note.startswith("broken: ")
+    wrong = Outcome("value_fn_full_model", "jit", "wrong_result", reference={"departed_at": 1})
+    assert _expectations.verdict(expectation, wrong)[0] is Verdict.REPRODUCED  # the known breakage, silently
+    works = Outcome("value_fn_full_model", "jit", "converged", reference={"departed_at": None, "compared": 9})
+    assert _expectations.verdict(expectation, works)[0] is Verdict.FIXED_UPSTREAM  # always an alarm
+    exact = lookup(directory, "0.4.30", "value_fn_full_model", raising("RuntimeError:dropout_needs_key@equinox"))
+    assert _expectations.verdict(exact, raised) == (Verdict.CHANGED, "")  # the same path: held to its signature
+
+
+def test_a_steering_field_s_wrong_result_is_its_known_breakage_where_the_corpus_agreed(tmp_path):
+    """At bfloat16 the corpus's steering module agreed with the reference (the oracle cannot see
+    the other function at that precision); a module of the same path that departs is the known
+    breakage, with a note, not a WRONG-RESULT alarm. A workaround's wrong result stays an alarm."""
+    steering = {"leaves": ["low-array", "py-bool"], "top": "module", "loss_of_filtered": "differs"}
+    data = cell("jax-0.4.30", {"jax": "0.4.30", "optax": "0.2.3", "equinox": "0.11.4"},
+                [obs("steering_bf16", "value_fn_full_model", "not_converged", agrees=True),
+                 obs("steering_bf16", "partition_fix", "not_converged", agrees=True)], {"steering_bf16": steering})
+    with open(tmp_path / "jax-0.4.30.json", "w") as f:
+        json.dump(data.to_dict(), f)
+    _expectations.table.cache_clear()
+    wrong = {"reference": {"departed_at": 3}}
+    vffm = lookup(str(tmp_path), "0.4.30", "value_fn_full_model", steering)
+    assert vffm.expected == AGREES
+    verdict, note = _expectations.verdict(vffm, Outcome("value_fn_full_model", "jit", "wrong_result", **wrong))
+    assert verdict is Verdict.REPRODUCED and "known breakage" in note
+    fix = lookup(str(tmp_path), "0.4.30", "partition_fix", steering)
+    assert _expectations.verdict(fix, Outcome("partition_fix", "jit", "wrong_result", **wrong))[0] is Verdict.WRONG_RESULT
+    _expectations.table.cache_clear()
 
 
 def test_changes_against_the_previous_release_are_what_a_maintainer_reads(tmp_path):
@@ -434,20 +490,58 @@ STORED = load(DATA_DIR)
 def test_the_stored_observations_carry_their_provenance():
     assert STORED, "no survey data: run `repro survey`"
     for cell in STORED:
-        assert cell.measured and cell.command.startswith(("repro survey", "lbfgs-equinox-repro survey")) and cell.plan, cell.key
+        assert cell.measured and cell.plan and cell.command.startswith("lbfgs-equinox-repro survey"), cell.key
+        assert not [w for w in cell.command.split() if os.path.isabs(w.partition("=")[2] or w)], cell.command
         if cell.status == "ok":
             assert cell.python_version and {"jax", "jaxlib", "optax", "equinox", "numpy"} <= set(cell.installed)
             assert {o.module for o in cell.observations} == set(SURVEY), cell.key
+            assert cell.xla_flags is not None, cell.key
+            assert {m for o in cell.observations for m in (o.mode,)} == set(MODES), cell.key
         else:
             assert cell.reason, cell.key
 
 
-def test_every_rule_is_covered_by_a_corpus_module():
-    """A rule no corpus module falls under would be UNKNOWN everywhere: the corpus must cover it."""
-    covered = {(_expectations.rule_for(o.scenario, c.contents[o.module]), o.scenario)
-               for c in STORED if c.status == "ok" for o in c.observations}
-    for rule in _expectations.RULES:
-        assert any((rule.name, scenario) in covered for scenario in rule.scenarios), rule.name
+def test_the_stored_observations_are_one_run_of_one_tool_without_a_compilation_cache():
+    """One clean measurement: every file written by the same schema and tool (version and
+    commit), none with JAX's persistent compilation cache (it computed wrong results on some
+    jaxlib releases), none with a field of an older schema."""
+    assert {c.schema for c in STORED} == {_observations.SCHEMA}
+    assert len({(c.tool, c.commit) for c in STORED}) == 1, sorted({(c.tool, c.commit) for c in STORED})
+    assert STORED[0].tool.startswith("lbfgs-equinox-repro ") and STORED[0].commit and "+dirty" not in STORED[0].commit
+    assert not any(c.compilation_cache for c in STORED)
+    documented = {f.name for f in dataclasses.fields(CellObservations)}
+    for path in sorted(os.listdir(DATA_DIR)):
+        with open(os.path.join(DATA_DIR, path), encoding="utf-8") as f:
+            raw = json.load(f)
+        assert set(raw) == documented, (path, set(raw) ^ documented)
+
+
+def test_every_rule_is_measured_by_a_corpus_module():
+    """A rule is a stage of a scenario (repro/_leaves.py): every stage a scenario can reach is
+    met by some corpus module in every measured cell, or its modules would be UNKNOWN there."""
+    measured = {(scenario, stage) for scenario, stage, _ in _expectations.rule_table()}
+    for scenario in SCENARIOS:
+        missing = set(stages_of(scenario)) - {stage for s, stage in measured if s == scenario}
+        assert not missing, (scenario, missing)
+
+
+def test_every_path_with_a_stage_sure_to_break_broke_in_every_cell():
+    """The hypothesis behind a category (repro/_leaves.py: Stage.certain): every module whose path
+    reaches a certain stage failed, or computed a wrong result, in every cell and mode; and at
+    the other stages every module did the same as the others (all broken, or all agreeing)."""
+    for cell in _expectations.table():
+        for (key, scenario, mode), expected in cell.expected.items():
+            if key[:1] == (_expectations.CATEGORY,):
+                sure = key[1] not in ("init-dtype", "zoom-dtypes", "value-fn: differs")
+                assert expected is BROKEN if sure else expected is not None, \
+                    (cell.key, key, scenario, mode, cell.signatures[(key, scenario, mode)])
+
+
+def test_the_docs_list_every_rule_with_the_kinds_and_modules_that_measure_it():
+    """docs/expectations.md's rule table is the one the data gives (regenerate it with
+    `python -m repro._expectations` when the data changes)."""
+    text = open(os.path.join(ROOT, "docs", "expectations.md"), encoding="utf-8").read()
+    assert _expectations.render_rule_table() in text
 
 
 def test_a_mode_measured_later_is_added_to_the_cell(tmp_path):
@@ -472,24 +566,25 @@ def test_a_mode_measured_later_is_added_to_the_cell(tmp_path):
     assert {o.mode for o in stored.observations} == {"jit", "eager"} and set(stored.seconds) == {"jit", "eager"}
 
 
-def test_a_cell_names_the_modes_measured_with_the_compilation_cache_and_force_keeps_other_modes(tmp_path):
+def test_force_measures_the_asked_mode_again_and_keeps_the_others(tmp_path):
     planned = _survey.plan(FakeIndex(), series=("optax",))[:1]
-    cached = {"value": True}
+    runs = []
 
     def measure(p, *, modes, **_):
+        runs.append(tuple(modes))
         cell = CellObservations(p.key, p.series, p.python, list(p.requirements), plan=p.plan_key(),
-                                installed={"jax": "0.4.30"}, cached_modes=list(modes) if cached["value"] else [])
-        cell.observations = [Observation("builtin", "no_params", m, "error") for m in modes]
+                                installed={"jax": "0.4.30"}, tool="lbfgs-equinox-repro 0.1.0", commit=f"c{len(runs)}")
+        cell.observations = [Observation("builtin", "no_params", m, "error", seconds=len(runs)) for m in modes]
         return cell
 
     quiet = {"directory": str(tmp_path), "measure": measure, "log": lambda m: None}
-    _survey.survey(planned, modes=("jit",), **quiet)  # an old run, with the cache
-    cached["value"] = False
+    _survey.survey(planned, modes=("jit",), **quiet)
     _survey.survey(planned, modes=("eager",), **quiet)
-    assert load(str(tmp_path))[0].cached_modes == ["jit"]  # its jit records still came from the cache
     _survey.survey(planned, modes=("jit",), force=True, **quiet)
     (stored,) = load(str(tmp_path))
-    assert stored.cached_modes == [] and {o.mode for o in stored.observations} == {"jit", "eager"}
+    assert runs == [("jit",), ("eager",), ("jit",)]
+    assert {o.mode: o.seconds for o in stored.observations} == {"jit": 3, "eager": 2}
+    assert stored.commit == "c3"  # the file says which run wrote it last
 
 
 def test_the_survey_workflow_is_valid_and_uploads_data_diff_and_heat_map():

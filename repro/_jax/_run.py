@@ -75,43 +75,27 @@ def _top(model):
     return "module" if isinstance(model, eqx.Module) else type(model).__name__
 
 
-def _kind(array):
-    """int, bool, low_precision (float16/bfloat16) or float: Optax's line search takes its
-    value dtype from the first leaf it is given, so the first array's kind matters."""
-    if array.dtype == jnp.bool_:
-        return "bool"
-    if jnp.issubdtype(array.dtype, jnp.integer):
-        return "int"
-    return "low_precision" if array.dtype in (jnp.float16, jnp.bfloat16) else "float"
-
-
 _contents = collections.OrderedDict()  # id(model) -> (model, loss, problem, contents), the last few
 
 
 def contents(model, problem=None, loss=None):
-    """What kinds of leaves the module holds (float arrays of more than one dtype among
-    them?), the kind of the first array leaf, whether `loss` returns float16/bfloat16, what it
-    makes of the module without its non-array leaves (`loss_of_filtered`), and which built-in
-    problem it is."""
+    """What decides each scenario's fate on this module (repro._leaves): its leaves' kinds in
+    flattening order, its top-level node, whether `loss` returns float16/bfloat16, what the
+    loss makes of the module with its non-array leaves None (`loss_of_filtered`, and what it
+    raised: `loss_error`), and which built-in problem it is."""
     known = _contents.get(id(model))
     if known is not None and known[0] is model and known[1] is loss and known[2] == problem:
         return dict(known[3])
     leaves = jax.tree_util.tree_leaves(model)
-    arrays = [leaf for leaf in leaves if eqx.is_array(leaf)]
-    non_array = len(arrays) < len(leaves)
+    kinds = [leaf_kind(leaf) for leaf in leaves]
+    non_array = not all(eqx.is_array(leaf) for leaf in leaves)
     made, error = loss_of_filtered(model, loss) if non_array and loss is not None else (None, None)
     found = {
-        "non_array_leaves": non_array,
-        "int_arrays": any(jnp.issubdtype(a.dtype, jnp.integer) for a in arrays),
-        "bool_arrays": any(a.dtype == jnp.bool_ for a in arrays),
-        "low_precision_floats": any(a.dtype in (jnp.float16, jnp.bfloat16) for a in arrays),
-        "mixed_float_dtypes": len({a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating)}) > 1,
+        "leaves": kinds,
+        "top": _top(model),
         "low_precision_loss": loss is not None and _oracle.loss_dtype(loss, model) in (jnp.float16, jnp.bfloat16),
         "loss_of_filtered": made,
         "loss_error": error,
-        "first_array": _kind(arrays[0]) if arrays else None,
-        "leaves": [leaf_kind(leaf) for leaf in leaves],
-        "top": _top(model),
         "problem": problem,
     }
     _contents[id(model)] = (model, loss, problem, found)

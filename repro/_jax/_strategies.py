@@ -107,11 +107,32 @@ def other_leaves():
         st.just(Leaf("None", "none", "", "None")),
         st.sampled_from(CALLABLES).map(
             lambda f: Leaf(f, "callable", "0.0 * {p}(jnp.float32(0.3))", f"callable {f}")),
-        st.integers(1, 3).map(
-            lambda n: Leaf(f"jnp.arange({n}, dtype=jnp.int32)", "int_array", "0.0 * jnp.sum({p})", f"int32[{n}]")),
-        st.just(Leaf("jnp.array([True, False])", "bool_array", "0.0 * jnp.sum({p})", "bool[2]")),
+        st.integers(0, 3).map(int_array),
+        st.integers(0, 3).map(bool_array),
+        # A Python -inf (a mask's fill value, as real code keeps one) used the way code uses it.
+        st.just(Leaf("float('-inf')", "py_float", "0.0 * jnp.maximum(jnp.float32(0.3), {p})", "float -inf")),
+        # A class as a leaf (a dtype stored in the module).
+        st.just(Leaf("jnp.float32", "class", "0.0 * jnp.asarray(0.3, {p})", "class jnp.float32")),
+        # A typed PRNG key.
+        st.just(Leaf("jax.random.key(0)", "key_array", "0.0 * jax.random.uniform({p})", "PRNG key")),
         steering_leaves(),
     )
+
+
+def int_array(n):
+    """An int32 array of n entries, or a scalar counter (n == 0): the shape decides how JAX 0.4.33
+    and older misalign it (repro/_leaves.py)."""
+    if n == 0:
+        return Leaf("jnp.asarray(3, jnp.int32)", "int_array", "0.0 * {p}", "int32[]")
+    return Leaf(f"jnp.arange({n}, dtype=jnp.int32)", "int_array", "0.0 * jnp.sum({p})", f"int32[{n}]")
+
+
+def bool_array(n):
+    """A bool array of n entries (a mask), or a scalar flag array (n == 0)."""
+    if n == 0:
+        return Leaf("jnp.asarray(True)", "bool_array", "0.0 * jnp.sum({p})", "bool[]")
+    values = ", ".join(str(i % 2 == 0) for i in range(n))
+    return Leaf(f"jnp.array([{values}])", "bool_array", "0.0 * jnp.sum({p})", f"bool[{n}]")
 
 
 def steering_leaves():

@@ -30,9 +30,9 @@ SCRIPT_NAME = "lbfgs_equinox_repro.py"
 
 # repro._jax._run.contents(model, "mlp", loss) of mlp_problem(), fixed by construction (tests
 # check it): the MLP's activations are functions (the loss raises without them), its arrays float32.
-BUILTIN_CONTENTS = {"non_array_leaves": True, "int_arrays": False, "bool_arrays": False,
-                    "low_precision_floats": False, "mixed_float_dtypes": False, "low_precision_loss": False,
-                    "loss_of_filtered": "raises", "first_array": "float", "problem": "mlp"}
+BUILTIN_CONTENTS = {"leaves": ["float-array"] * 4 + ["jitted", "function"], "top": "module",
+                    "low_precision_loss": False, "loss_of_filtered": "raises",
+                    "loss_error": "TypeError:none_not_callable@equinox", "problem": "mlp"}
 
 
 def _read(path):
