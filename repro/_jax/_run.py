@@ -24,13 +24,17 @@ def loss_of_filtered(model, loss):
     line search of `value_fn_full_model` sees it: ("raises", "Type:family@library" of what it
     raised), ("differs", None) (from `loss(model)`: a non-array field steers the loss) or
     ("same", None) (the loss never reads one). (None, None) when the loss cannot be evaluated
-    at all."""
+    at all. The line search traces the loss, so it is first traced here too: what a None
+    field meets under tracing (a tracer, not a number) is what it raises there."""
     filtered = eqx.filter(model, eqx.is_array)
     try:
         full = float(loss(model))
     except Exception:  # noqa: BLE001 -- the scenarios will show it
         return None, None
     try:
+        arrays, rest = eqx.partition(filtered, eqx.is_array)
+        with _unfiltered_tracebacks():  # every frame kept, as the scenarios read them
+            jax.eval_shape(lambda a: loss(eqx.combine(a, rest)), arrays)
         value = float(loss(filtered))
     except Exception as error:  # noqa: BLE001 -- what we are asking
         frames = [frame.filename for frame in tb.extract_tb(error.__traceback__)]
