@@ -295,6 +295,8 @@ SURVEY = {
     "int_same_shape": Entry(_module([("w", "jnp.asarray([1.5, -1.0], jnp.float32)"), ("n", "jnp.arange(2, dtype=jnp.int32)")],
                                     ["jnp.sum((m.w - 0.5) ** 2)", "0.0 * jnp.sum(m.n)"]),
                             "float32 array, then an int32 array of the same shape", frozenset({"float", "int_array"})),
+    "f16_params": Entry(_module([("w", "jnp.asarray([1.5, -1.0, 0.0], jnp.float16)")], ["jnp.sum((m.w - 0.5) ** 2)"]),
+                        "float16 array, loss in float32", frozenset({"low_precision"})),
     "mixed_float_first": Entry(_module([("v", "jnp.full((2,), 2.0, jnp.float32)"), ("w", "jnp.asarray([1.5, -1.0], jnp.float16)")],
                                        ["jnp.sum((m.v - 0.5) ** 2)", "jnp.sum((m.w - 0.5) ** 2)"]),
                                "float32 then float16 arrays", frozenset({"low_precision", "float"})),

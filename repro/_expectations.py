@@ -47,14 +47,11 @@ def key_for(scenario, contents):
 
 
 def category_of(key):
-    """(CATEGORY, stage) of a path: the stage sure to break it, else its first stage (one that
-    breaks on some releases only: what every module reaching it did in a cell is the category
-    there); None for a clean path or the built-in problem. The value-fn stage is two categories,
-    a loss that raises and one that computes another function."""
-    if key is None or key == BUILTIN or key[:1] == (CATEGORY,) or not key:
+    """(CATEGORY, stage) of a path sure to break (its deciding stage), else None."""
+    if key is None or key == BUILTIN or key[:1] == (CATEGORY,):
         return None
-    stage, kind = _leaves.deciding(key) or key[0]
-    return (CATEGORY, f"{stage}: {kind.split()[0]}" if stage == "value-fn" else stage)
+    decided = _leaves.deciding(key)
+    return (CATEGORY, decided[0]) if decided else None
 
 
 # --------------------------------------------------------------------------- from observations to expectations
@@ -140,13 +137,9 @@ def derive_cell(cell):
 
 
 def _category(found):
-    """BROKEN when every module of a category failed or computed a wrong result, AGREES when
-    every one agreed with the reference, else None (the category does not decide)."""
-    if all(e is not None and not e.works and e.status != "not_converged" for e in found):
-        return BROKEN
-    if all(e is not None and e.works for e in found):
-        return AGREES
-    return None
+    """BROKEN when every module of a category failed or computed a wrong result, else None (the
+    stage is not sure to break after all: a test holds that this never happens)."""
+    return BROKEN if all(e is not None and not e.works and e.status != "not_converged" for e in found) else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -180,7 +173,7 @@ class Expectation:
         else:
             return self.why or "nothing measured for these versions"
         if self.match == "category":
-            return (f"{where}, as every module that reaches {category_of(self.path)[1]} there (this path, "
+            return (f"{where}, as every module that breaks at {category_of(self.path)[1]} (this path, "
                     f"{_leaves.describe(self.path)}, was never measured)")
         return where
 

@@ -45,6 +45,7 @@ NON_ARRAY_KINDS = (
     "object",  # anything else
 )
 KINDS = tuple(f"{c}-{s}" for c in ARRAY_CLASSES for s in ("scalar", "array")) + NON_ARRAY_KINDS
+LOW_DTYPES = ("float16", "bfloat16")  # the `low` class; contents["float_dtypes"] names each float leaf's dtype
 
 
 def is_array(kind: str) -> bool:
@@ -133,11 +134,13 @@ def _first(kinds, breaks):
     return next((k for k in kinds if k in breaks), None)
 
 
-def _precision(leaves, contents):
-    """The zoom-dtypes kind: `<params>-params/<loss>-loss`, None when all float32 with a float32 loss."""
-    floats = [k for k in leaves if is_float(k)]
-    classes = {k.split("-", 1)[0] for k in floats}
-    params = classes.pop() if len(classes) == 1 else f"mixed-{floats[0].split('-', 1)[0]}-first" if floats else "float"
+def _precision(contents):
+    """The zoom-dtypes kind, `<params>-params/<loss>-loss`: params `float` (float32 or float64
+    alone), `low` (float16 or bfloat16 alone) or `mixed-<first>-first` (more than one float dtype,
+    the first leaf's class named), the loss `float` or `low`; None for float params and loss."""
+    dtypes = list(contents.get("float_dtypes") or [])
+    first = "low" if dtypes and dtypes[0] in LOW_DTYPES else "float"
+    params = first if len(set(dtypes)) <= 1 else f"mixed-{first}-first"
     loss = "low" if contents.get("low_precision_loss") else "float"
     return None if (params, loss) == ("float", "float") else f"{params}-params/{loss}-loss"
 
@@ -184,7 +187,7 @@ def _kind_at(stage, scenario, leaves, contents):
         return _value_fn_kind(contents) if any(k in NON_ARRAY for k in leaves) else None
     if stage == "linesearch-args":
         return "missing"
-    return _precision(view(leaves, "floats"), contents)  # zoom-dtypes
+    return _precision(contents)  # zoom-dtypes
 
 
 def certain(stage: str, kind: str) -> bool:

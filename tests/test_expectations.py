@@ -126,19 +126,17 @@ def test_a_leaf_kind_never_measured_gets_its_stage_s_category(cell):
     assert any("unsupported_operand" in signature for signature in found.corpus), found.corpus
 
 
-def test_a_precision_never_measured_is_judged_as_every_precision_measured_there():
-    """float32 then float16 params with a bfloat16 loss: no corpus module. The zoom line search's
-    dtypes break on Optax 0.2.4 and older only: on the floor every precision measured fails,
-    on the newest every one agrees, and that is the category."""
-    odd = leaves("float-array", "low-array", low_precision_loss=True)
-    floor = expectation_for("partition_fix", "jit", cells_tagged("floor")[0].pins, odd)
-    newest = expectation_for("partition_fix", "jit", {"jax": "0.10.2", "optax": "0.2.8", "equinox": "0.13.8"}, odd)
-    assert floor.match == newest.match == "category", (floor, newest)
-    assert not floor.expected.works and newest.expected.works
+def test_a_precision_never_measured_is_unknown():
+    """float32 params with a bfloat16 loss: no corpus module, and the zoom line search's dtypes
+    break on some releases only (which precisions, only a measurement says): nothing is invented."""
+    odd = leaves("float-array", low_precision_loss=True, float_dtypes=["float32"])
+    for cell in cells_tagged("ci"):
+        found = expectation_for("partition_fix", "jit", cell.pins, odd)
+        assert found.expected is None and "float-params/low-loss" in found.why, found
 
 
 def test_every_category_of_a_stage_sure_to_break_is_broken():
-    certain = {"init-shape", "no-params", "sub-params", "sub-updates", "linesearch-args", "value-fn: raises"}
+    certain = {"init-shape", "no-params", "sub-params", "sub-updates", "linesearch-args", "value-fn"}
     seen = set()
     for cell in CELLS:
         for (key, scenario, mode), expected in cell.expected.items():

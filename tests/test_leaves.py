@@ -33,12 +33,17 @@ def flags(*leaves, **more):
     ("no_params", {"leaves": ["float-array", "custom-jvp"], "top": "tuple"}, "no-params: tuple"),
     # partition_fix sees the float arrays only; their precision decides the zoom line search.
     ("partition_fix", flags("float-array", "function", "int-scalar", "bool-array"), "clean"),
-    ("partition_fix", flags("low-array", "float-array"), "zoom-dtypes: mixed-low-first-params/float-loss"),
-    ("partition_fix", flags("float-array", "low-array"), "zoom-dtypes: mixed-float-first-params/float-loss"),
-    ("partition_fix", flags("low-array", low_precision_loss=True), "zoom-dtypes: low-params/low-loss"),
+    ("partition_fix", flags("low-array", "float-array", float_dtypes=["float16", "float32"]),
+     "zoom-dtypes: mixed-low-first-params/float-loss"),
+    ("partition_fix", flags("float-array", "low-array", float_dtypes=["float32", "bfloat16"]),
+     "zoom-dtypes: mixed-float-first-params/float-loss"),
+    ("partition_fix", flags("low-array", "low-array", float_dtypes=["float16", "bfloat16"]),
+     "zoom-dtypes: mixed-low-first-params/float-loss"),  # two low dtypes are mixed dtypes too
+    ("partition_fix", flags("low-array", low_precision_loss=True, float_dtypes=["bfloat16"]),
+     "zoom-dtypes: low-params/low-loss"),
     # The line search evaluates the loss on the filtered module: what the loss makes of it.
     ("value_fn_full_model", flags("float-array", "py-bool", loss_of_filtered="differs"), "value-fn: differs"),
-    ("value_fn_full_model", flags("low-array", "py-bool", loss_of_filtered="differs"),
+    ("value_fn_full_model", flags("low-array", "py-bool", loss_of_filtered="differs", float_dtypes=["bfloat16"]),
      "value-fn: differs, zoom-dtypes: low-params/float-loss"),
     ("value_fn_full_model", flags("float-array", "jitted", loss_of_filtered="raises",
                                   loss_error="TypeError:none_not_callable@equinox"),

@@ -84,7 +84,7 @@ _contents = collections.OrderedDict()  # id(model) -> (model, loss, problem, con
 
 def contents(model, problem=None, loss=None):
     """What decides each scenario's fate on this module (repro._leaves): its leaves' kinds in
-    flattening order, its top-level node, whether `loss` returns float16/bfloat16, what the
+    flattening order (and its float arrays' dtypes), its top-level node, whether `loss` returns float16/bfloat16, what the
     loss makes of the module with its non-array leaves None (`loss_of_filtered`, and what it
     raised: `loss_error`), and which built-in problem it is."""
     known = _contents.get(id(model))
@@ -96,6 +96,7 @@ def contents(model, problem=None, loss=None):
     made, error = loss_of_filtered(model, loss) if non_array and loss is not None else (None, None)
     found = {
         "leaves": kinds,
+        "float_dtypes": [str(leaf.dtype) for leaf in leaves if eqx.is_inexact_array(leaf)],
         "top": _top(model),
         "low_precision_loss": loss is not None and _oracle.loss_dtype(loss, model) in (jnp.float16, jnp.bfloat16),
         "loss_of_filtered": made,
