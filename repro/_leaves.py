@@ -93,9 +93,9 @@ STAGES = {s.name: s for s in (
     Stage("sub-updates", "update() subtracts the old gradients from the new: the gradients are None where the "
                          "state holds integer arrays", True, _NOT_FLOAT_ARRAYS),
     Stage("value-fn", "the line search evaluates the loss on the module with its non-array leaves None: "
-                      "the loss raises (kind `raises ...`, what it raised when called so), or computes another "
-                      "function without an error (`differs`: a wrong result, visible or not at this precision)",
-          False),
+                      "the loss raises (kind `raises ...`, what it raised when traced so), or computes another "
+                      "function without an error (`differs`: a wrong result, visible or not at this precision; "
+                      "`differs-dtype`: it returns another dtype)", False),
     Stage("linesearch-args", "the zoom line search needs value, grad and value_fn", True),
     Stage("zoom-dtypes", "the zoom line search's lax.cond/while_loop branches disagree on dtypes when the "
                          "loss or the params are float16/bfloat16 (Optax 0.2.4 and older)", False),
@@ -149,7 +149,7 @@ def _value_fn_kind(contents):
     made = contents.get("loss_of_filtered")
     if made == "raises":
         return f"raises {contents.get('loss_error') or 'an error'}"
-    return "differs" if made == "differs" else None
+    return made if made in ("differs", "differs-dtype") else None
 
 
 def stages_of(scenario: str) -> Tuple[str, ...]:
@@ -230,7 +230,7 @@ def deciding(found: Path) -> Optional[Tuple[str, str]]:
 def silent(found: Path) -> bool:
     """The line search evaluates another function (a steering field): a wrong result, not an error,
     is this pattern's known breakage, whether or not the oracle resolves it at this precision."""
-    return ("value-fn", "differs") in found
+    return any(stage == "value-fn" and kind.startswith("differs") for stage, kind in found)
 
 
 def describe(found: Optional[Path]) -> str:

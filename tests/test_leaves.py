@@ -49,6 +49,9 @@ def flags(*leaves, **more):
                                   loss_error="TypeError:none_not_callable@equinox"),
      "value-fn: raises TypeError:none_not_callable@equinox"),
     ("value_fn_full_model", flags("float-array", "str", loss_of_filtered="same"), "clean"),
+    # A dtype kept in a field: with it None, the loss comes back in another dtype.
+    ("value_fn_full_model", flags("low-array", "class", loss_of_filtered="differs-dtype", float_dtypes=["bfloat16"]),
+     "value-fn: differs-dtype, zoom-dtypes: low-params/float-loss"),
     ("seed_fix", flags("float-array", "jitted"), "linesearch-args: missing"),
 ])
 def test_path(scenario, contents, expected):
@@ -65,6 +68,7 @@ def test_a_path_stops_at_the_first_stage_that_always_breaks():
 
 def test_only_a_steering_field_is_a_silent_breakage():
     assert silent(path("value_fn_full_model", flags("float-array", "py-bool", loss_of_filtered="differs")))
+    assert silent(path("value_fn_full_model", flags("float-array", "class", loss_of_filtered="differs-dtype")))
     assert not silent(path("value_fn_full_model", flags("float-array", "py-bool", loss_of_filtered="raises")))
     assert not silent(path("params_unfiltered", flags("float-array", "py-bool", loss_of_filtered="differs")))
 

@@ -22,24 +22,28 @@ from . import _oracle, _scenarios, _shared
 def loss_of_filtered(model, loss):
     """What `loss` makes of the module with its non-array leaves replaced by None, as the
     line search of `value_fn_full_model` sees it: ("raises", "Type:family@library" of what it
-    raised), ("differs", None) (from `loss(model)`: a non-array field steers the loss) or
-    ("same", None) (the loss never reads one). (None, None) when the loss cannot be evaluated
-    at all. The line search traces the loss, so it is first traced here too: what a None
-    field meets under tracing (a tracer, not a number) is what it raises there."""
+    raised), ("differs-dtype", None) (it returns another dtype: a dtype kept in a field decided
+    it), ("differs", None) (another value: a non-array field steers the loss) or ("same", None)
+    (the loss never reads one). (None, None) when the loss cannot be evaluated at all. The line
+    search traces the loss, so it is first traced here too: what a None field meets under
+    tracing (a tracer, not a number) is what it raises there."""
     filtered = eqx.filter(model, eqx.is_array)
     try:
-        full = float(loss(model))
+        full = jnp.asarray(loss(model))
     except Exception:  # noqa: BLE001 -- the scenarios will show it
         return None, None
     try:
         arrays, rest = eqx.partition(filtered, eqx.is_array)
         with _unfiltered_tracebacks():  # every frame kept, as the scenarios read them
             jax.eval_shape(lambda a: loss(eqx.combine(a, rest)), arrays)
-        value = float(loss(filtered))
+        value = jnp.asarray(loss(filtered))
     except Exception as error:  # noqa: BLE001 -- what we are asking
         frames = [frame.filename for frame in tb.extract_tb(error.__traceback__)]
         return "raises", f"{type(error).__name__}:{message_family(str(error))}@{raising_library(frames)}"
-    return ("same" if value == full or (value != value and full != full) else "differs"), None
+    if value.dtype != full.dtype:
+        return "differs-dtype", None
+    a, b = float(full), float(value)
+    return ("same" if a == b or (a != a and b != b) else "differs"), None
 
 
 def leaf_kind(leaf):
