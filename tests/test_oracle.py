@@ -153,6 +153,16 @@ def test_a_reference_that_diverges_is_compared_only_before_and_a_run_diverging_w
     assert _oracle.compare(run_early, ref, tol).diverged_at == 2  # one step earlier: rounding's choice
 
 
+def test_a_run_that_turns_non_finite_where_the_reference_does_not_departs_whatever_rounding_allows():
+    """At float16 the shadow's drift can allow a 100% deviation from the start (the horizon at
+    iteration 0), but no rounding turns a finite iterate into NaN: that is a departure."""
+    ref = record([2.0, 2.0], [[1.5, 1.5], [-0.5, -0.5]])
+    run = record([2.0, float("nan")], [[1.5, 1.5], [float("nan"), float("nan")]])
+    shadow = record([2.0, 2.0], [[1.5 + 3e-3, 1.5], [-0.5, -0.5]])  # drifted 1e-3: allows 1.0 at once
+    agreement = _oracle.compare(run, ref, 1.6e-2, lambda: shadow)
+    assert agreement.horizon == 0 and agreement.departed_at == 1 and not agreement.agrees
+
+
 def test_without_the_divergence_rule_the_exploding_run_was_a_false_wrong_result(monkeypatch):
     ref = record([1.5e3, 9e2, 3e9, 2e20], [[1.0, 2.0], [0.9, 1.5], [5e3, 1e2], [7e9, 0.0]])
     run = record([1.5e3, 9e2, 3e9, 3e20], [[1.0, 2.0], [0.9, 1.5], [5e3, 1e2], [7e9 + 1e17, 0.0]])

@@ -182,8 +182,14 @@ def compare(run, ref, tol, shadow=None):
         if k < len(drifts) and np.isfinite(drifts[k]):
             envelope = max(envelope, drifts[k])
         allowed = max(tol * (k + 1), DRIFT_FACTOR * envelope)
+        if not np.isfinite(dev):  # one side finite, the other not: no rounding does that
+            result.departed_at, result.deviation, result.allowed = k, dev, allowed
+            break
         if allowed >= 1.0:  # rounding alone may now move the iterates as far as they are from 0
             result.compared, result.horizon = k, k
+            later = next((j for j in range(k, len(devs)) if not np.isfinite(devs[j])), None)
+            if later is not None:  # ...but not from a finite value to a non-finite one
+                result.departed_at, result.deviation, result.allowed = later, devs[later], allowed
             break
         if dev / allowed > result.margin:
             result.margin, result.deviation, result.allowed = dev / allowed, dev, allowed
