@@ -15,21 +15,21 @@ def flags(*leaves, **more):
 
 @pytest.mark.parametrize("scenario, contents, expected", [
     # Leaf order: the subtraction of old params meets a bool mask before a function listed after it...
-    ("params_unfiltered", flags("float-array", "bool-array", "function"), "sub-params: bool-array"),
+    ("params_unfiltered", flags("float-array", "bool-array", "function"), "sub-params: bool"),
     # ...and the function first when it comes first.
     ("params_unfiltered", flags("float-array", "function", "bool-array"), "sub-params: function"),
     # init() needs every leaf's shape: the first non-array leaf decides, a bool array has one.
     ("init_unfiltered", flags("float-array", "bool-array", "function"), "init-shape: function"),
-    ("init_unfiltered", flags("float-array", "bool-array"), "sub-params: bool-array"),
-    # Integer arrays: where the gradients are None; their shape is part of the kind.
-    ("seed_fix_no_linesearch", flags("float-array", "int-scalar"), "sub-updates: int-scalar"),
-    ("seed_fix_no_linesearch", flags("float-array", "int-array"), "sub-updates: int-array"),
+    ("init_unfiltered", flags("float-array", "bool-array"), "sub-params: bool"),
+    # Integer arrays: where the gradients are None; the path names the class, not the shape.
+    ("seed_fix_no_linesearch", flags("float-array", "int-scalar"), "sub-updates: int"),
+    ("seed_fix_no_linesearch", flags("float-array", "int-array"), "sub-updates: int"),
     # A bool mask breaks the subtraction of params before the integer array's None gradient matters.
-    ("seed_fix_no_linesearch", flags("float-array", "int-array", "bool-array"), "sub-params: bool-array"),
+    ("seed_fix_no_linesearch", flags("float-array", "int-array", "bool-array"), "sub-params: bool"),
     # An integer array first: the zoom line search's dtype (on some releases), then the gradients.
-    ("seed_fix_value_fn", flags("int-array", "float-array"), "init-dtype: int-array, sub-updates: int-array"),
-    ("seed_fix_no_linesearch", flags("int-array", "float-array"), "sub-updates: int-array"),  # no zoom line search
-    ("no_params", flags("int-array", "float-array"), "init-dtype: int-array, no-params: module"),
+    ("seed_fix_value_fn", flags("int-array", "float-array"), "init-dtype: int, sub-updates: int"),
+    ("seed_fix_no_linesearch", flags("int-array", "float-array"), "sub-updates: int"),  # no zoom line search
+    ("no_params", flags("int-array", "float-array"), "init-dtype: int, no-params: module"),
     ("no_params", {"leaves": ["float-array", "custom-jvp"], "top": "tuple"}, "no-params: tuple"),
     # partition_fix sees the float arrays only; their precision decides the zoom line search.
     ("partition_fix", flags("float-array", "function", "int-scalar", "bool-array"), "clean"),
@@ -60,7 +60,7 @@ def test_path(scenario, contents, expected):
 
 def test_a_path_stops_at_the_first_stage_that_always_breaks():
     found = path("params_unfiltered", flags("int-array", "float-array", "function", "bool-array"))
-    assert found == (("init-dtype", "int-array"), ("sub-params", "function"))
+    assert found == (("init-dtype", "int"), ("sub-params", "function"))
     assert broken(found) and deciding(found) == ("sub-params", "function")
     clean = path("partition_fix", flags("float-array"))
     assert clean == () and not broken(clean) and deciding(clean) is None

@@ -163,6 +163,18 @@ def test_a_run_that_turns_non_finite_where_the_reference_does_not_departs_whatev
     assert agreement.horizon == 0 and agreement.departed_at == 1 and not agreement.agrees
 
 
+def test_float16_overflow_counts_as_divergence():
+    """Unit-step L-BFGS in float16 overflows (65504) long before a million times its start: past
+    the overflow limit the reference has diverged, and a run that overflows a step earlier agrees."""
+    ref = record([105.0, 90.0, 3e3, 4e4], [[1.0, 2.0], [1.5, 2.0], [40.0, 3.0], [5e3, 1.0]])
+    run = record([105.0, 90.0, 3e3, float("inf")], [[1.0, 2.0], [1.5, 2.0], [40.0, 3.0], [float("inf"), 1.0]])
+    assert _oracle.compare(run, ref, 1.6e-2).departed_at == 3  # without the limit: a departure
+    agreement = _oracle.compare(run, ref, 1.6e-2, limit=65504.0 / _oracle.OVERFLOW_MARGIN)
+    assert agreement.agrees and agreement.diverged_at == 3, agreement
+    assert _oracle.overflow_limit((jnp.ones(2, jnp.float16),), lambda m: jnp.sum(m[0])) == 65504.0 / 16
+    assert _oracle.reference_steps({"iterations": 12, "final_loss": float("nan")}) == 13
+
+
 def test_without_the_divergence_rule_the_exploding_run_was_a_false_wrong_result(monkeypatch):
     ref = record([1.5e3, 9e2, 3e9, 2e20], [[1.0, 2.0], [0.9, 1.5], [5e3, 1e2], [7e9, 0.0]])
     run = record([1.5e3, 9e2, 3e9, 3e20], [[1.0, 2.0], [0.9, 1.5], [5e3, 1e2], [7e9 + 1e17, 0.0]])

@@ -46,8 +46,11 @@ import numpy as np
 # allowed at its first iteration.
 TOLERANCE_ULPS = 16.0
 DRIFT_FACTOR = 1000.0
-# Diverged: the loss or the iterate's norm past this many times its start (or 1, if larger).
+# Diverged: the loss or the iterate's norm past this many times its start (or 1, if larger),
+# or any of them past 1/OVERFLOW_MARGIN of the largest value the least precise dtype holds
+# (float16 overflows at 65504, long before a million times a start of 100).
 DIVERGENCE = 1e6
+OVERFLOW_MARGIN = 16.0
 
 
 @dataclasses.dataclass
@@ -106,6 +109,22 @@ def tolerance(model, loss):
     return TOLERANCE_ULPS * eps
 
 
+def overflow_limit(model, loss):
+    """1/OVERFLOW_MARGIN of the largest finite value of the least precise float dtype among the
+    module's arrays and the loss: past it, rounding (an overflow) may decide a step."""
+    dtypes = {a.dtype for a in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))}
+    returned = loss_dtype(loss, model)
+    if returned is not None and jnp.issubdtype(returned, jnp.inexact):
+        dtypes.add(jnp.dtype(returned))
+    return min((float(jnp.finfo(d).max) for d in dtypes), default=float("inf")) / OVERFLOW_MARGIN
+
+
+def reference_steps(result):
+    """How far to run the reference for a run `solve` recorded: its iterations, and one more when
+    it ended non-finite (the reference may diverge one step later: rounding's choice)."""
+    return result["iterations"] + (0 if np.isfinite(result["final_loss"]) else 1)
+
+
 def nudge(model):
     """The shadow's start: every float moved by one epsilon of its dtype, relative to its size
     or to 1, whichever is larger (a zero moves too), computed in its own dtype."""
@@ -130,20 +149,21 @@ def _deviation(a, b, scale):
     return diff / scale if scale > 0 and np.isfinite(scale) else float("inf")
 
 
-def diverged(record):
+def diverged(record, limit=float("inf")):
     """The first iteration where `record` (losses and iterates, as `solve` records them) leaves
-    the meaningful range: a loss or iterate that is not finite, or that grew past DIVERGENCE
-    times its start. None if it never does."""
+    the meaningful range: a loss or iterate that is not finite, that grew past DIVERGENCE times
+    its start, or past `limit` (overflow_limit). None if it never does."""
     losses, iterates = record["losses"], record["iterates"]
     if not losses:
         return None
-    loss_bound = DIVERGENCE * max(abs(losses[0]), 1.0)
+    loss_bound = min(DIVERGENCE * max(abs(losses[0]), 1.0), limit)
     norm_bound = DIVERGENCE * max(float(np.linalg.norm(iterates[0])), 1.0) if iterates else None
     for k, value in enumerate(losses):
         x = iterates[k] if k < len(iterates) else None
         if not np.isfinite(value) or abs(value) > loss_bound:
             return k
-        if x is not None and (not np.all(np.isfinite(x)) or float(np.linalg.norm(x)) > norm_bound):
+        if x is not None and (not np.all(np.isfinite(x)) or float(np.linalg.norm(x)) > norm_bound
+                              or float(np.max(np.abs(x), initial=0.0)) > limit):
             return k
     return None
 
@@ -164,7 +184,7 @@ def deviations(run, ref, upto=None):
     return out
 
 
-def compare(run, ref, tol, shadow=None):
+def compare(run, ref, tol, shadow=None, limit=float("inf")):
     """How `run` agrees with `ref` (dicts as `solve` records them; `ref` may carry an "error").
     `shadow` is a callable returning the shadow reference's record, called only when some
     deviation exceeds `tol`; a shadow that overflowed tells nothing past that point. Where the
@@ -172,7 +192,7 @@ def compare(run, ref, tol, shadow=None):
     steps = len(ref["losses"]) - 1
     if ref.get("error") is not None and len(ref["losses"]) < len(run["losses"]):
         return Agreement(compared=0, tolerance=tol, reference_steps=steps, reference_error=ref["error"])
-    end, run_end = diverged(ref), diverged(run)
+    end, run_end = diverged(ref, limit), diverged(run, limit)
     both = end is not None and run_end is not None and abs(run_end - end) <= 1
     devs = deviations(run, ref, upto=min(end, run_end) if both else end)
     result = Agreement(compared=len(devs), tolerance=tol, reference_steps=steps)

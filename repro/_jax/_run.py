@@ -300,12 +300,13 @@ def prefetch_reference(name, model, loss, budget=Budget(), share=None):
 
 def _judge_by_reference(outcome, name, model, loss, result, share=None):
     """Compare the finished run with its reference; a departure makes it a wrong result."""
-    steps = result["iterations"]
+    steps = _oracle.reference_steps(result)
     reference = reference_record(name, model, loss, steps, share)
     agreement = _oracle.compare(result, reference, _oracle.tolerance(model, loss),
-                                lambda: reference_for(name, model, loss, shadow=True).extend(steps))
+                                lambda: reference_for(name, model, loss, shadow=True).extend(steps),
+                                limit=_oracle.overflow_limit(model, loss))
     outcome.reference = agreement.to_dict()
     if agreement.departed_at is not None:
         outcome.status = "wrong_result"
         outcome.message = (f"{agreement.summary()}; loss {result['initial_loss']:.3g} -> "
-                           f"{result['final_loss']:.3g} in {steps} iterations")
+                           f"{result['final_loss']:.3g} in {result['iterations']} iterations")

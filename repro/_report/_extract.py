@@ -107,14 +107,14 @@ def _driver(scenario, mode, problem_expr):
         'loss {result[\'initial_loss\']:.3g} -> {result[\'final_loss\']:.3g}, grad norm {result[\'grad_norm\']:.3g}")',
         "",
         "    # What the pattern must compute: the same optax.lbfgs on one flat vector of the float arrays.",
-        '    steps = result["iterations"]',
+        '    steps = reference_steps(result)',
         "    try:",
         f"        ref = solve(reference(linesearch={linesearch}), model, loss, jit=True, steps=steps, record=True)",
         "    except Exception as error:  # the reference itself fails: an Optax problem, not a pytree one",
         '        ref = {"losses": [], "iterates": [], "error": f"{type(error).__name__}: {error}"}',
         f"    shadow = lambda: solve(reference(linesearch={linesearch}, shadow=True), nudge(model), loss, jit=True,",
         "                           steps=steps, record=True)",
-        "    print(compare(result, ref, tolerance(model, loss), shadow).summary())",
+        "    print(compare(result, ref, tolerance(model, loss), shadow, overflow_limit(model, loss)).summary())",
     ])
 
 
