@@ -205,6 +205,124 @@ def loss(m):
 
 optimum = None
 ''', {"bool_array"}),
+    # Structures from real user code (PINNs, GPs, CNN lists, counters, unit steps that blow up),
+    # written here, never measured by the survey: they are judged by their leaf paths.
+    _case("pinn_masked", "a PINN-style module: MLP, boundary mask, collocation points, a -inf floor, a step counter", '''
+class PINN(eqx.Module):
+    net: eqx.nn.MLP
+    boundary: jax.Array
+    points: jax.Array
+    floor: float
+    step: jax.Array
+
+    def residual(self, x):
+        u = lambda z: self.net(z)[0]
+        return jax.grad(jax.grad(u))(x)[0] + jnp.sin(3.0 * x[0])
+
+
+model = PINN(eqx.nn.MLP(1, 1, 8, 2, activation=jax.nn.tanh, key=jax.random.PRNGKey(11)),
+             jnp.asarray([True] + [False] * 10 + [True]), jnp.linspace(-1.0, 1.0, 12).reshape(12, 1),
+             -float("inf"), jnp.asarray(0, jnp.int32))
+
+
+def loss(m):
+    pts = jax.lax.stop_gradient(m.points)
+    interior = jax.vmap(m.residual)(pts) ** 2
+    edge = jax.vmap(lambda x: m.net(x)[0])(pts) ** 2
+    per_point = jnp.where(m.boundary, 10.0 * edge, interior)
+    return jnp.mean(jnp.maximum(per_point, m.floor))
+
+
+optimum = None
+''', {"eqx.nn", "bool_array", "int_array", "py_float"}),
+    _case("gp_kernel", "a GP regression: log-scales, a tuple of inducing arrays, a kernel class and a jitter float", '''
+class RBF:
+    @staticmethod
+    def __call__(a, b, log_scale):
+        return jnp.exp(-0.5 * jnp.sum((a - b) ** 2) / jnp.exp(2.0 * log_scale))
+
+
+class GP(eqx.Module):
+    log_scale: jax.Array
+    log_noise: jax.Array
+    inducing: tuple
+    kernel: type
+    jitter: float
+
+
+x = jnp.asarray(rng.uniform(-2.0, 2.0, (10, 1)), jnp.float32)
+y = jnp.sin(2.0 * x[:, 0])
+model = GP(jnp.asarray(0.3), jnp.asarray(-1.0), (x[:5], y[:5]), RBF, 1e-4)
+
+
+def loss(m):
+    k = m.kernel()
+    z, _ = m.inducing
+    kzz = jax.vmap(lambda a: jax.vmap(lambda b: k(a, b, m.log_scale))(z))(z) + m.jitter * jnp.eye(5)
+    kxz = jax.vmap(lambda a: jax.vmap(lambda b: k(a, b, m.log_scale))(z))(x)
+    mean = kxz @ jnp.linalg.solve(kzz, m.inducing[1])
+    return jnp.mean((mean - y) ** 2) / jnp.exp(2.0 * m.log_noise) + 2.0 * m.log_noise
+
+
+optimum = None
+''', {"py_float", "class", "tuple"}),
+    _case("cnn_list", "a CNN as a plain list of layers with jax.nn.relu between them", '''
+k1, k2, k3 = jax.random.split(jax.random.PRNGKey(12), 3)
+model = [eqx.nn.Conv1d(1, 4, 3, key=k1), jax.nn.relu, eqx.nn.Conv1d(4, 2, 3, key=k2), jax.nn.relu,
+         eqx.nn.Linear(2 * 6, 1, key=k3)]
+xs = jnp.asarray(rng.standard_normal((16, 1, 10)), jnp.float32)
+ys = jnp.asarray(rng.standard_normal((16, 1)), jnp.float32)
+
+
+def forward(layers, x):
+    for layer in layers[:-1]:
+        x = layer(x)
+    return layers[-1](jnp.ravel(x))
+
+
+def loss(m):
+    return jnp.mean((jax.vmap(lambda x: forward(m, x))(xs) - ys) ** 2)
+
+
+optimum = None
+''', {"eqx.nn", "callable", "list"}),
+    _case("counter_net", "a Linear layer with an int32 step counter kept beside it", '''
+class Counted(eqx.Module):
+    layer: eqx.nn.Linear
+    calls: jax.Array
+
+
+model = Counted(eqx.nn.Linear(3, 2, key=jax.random.PRNGKey(13)), jnp.asarray(0, jnp.int32))
+x = jnp.asarray(rng.standard_normal((20, 3)), jnp.float32)
+y = jnp.asarray(rng.standard_normal((20, 2)), jnp.float32)
+
+
+def loss(m):
+    return jnp.mean((jax.vmap(m.layer)(x) - y) ** 2) + 0.0 * m.calls
+
+
+optimum = None
+''', {"eqx.nn", "int_array"}),
+    _case("exploding_mlp", "an MLP regression (silu, sum of squares, large targets) whose unit-step L-BFGS blows up", '''
+class Regression(eqx.Module):
+    mlp: eqx.nn.MLP
+
+    def __call__(self, x):
+        return self.mlp(x)
+
+
+rng = np.random.default_rng(21)
+model = Regression(eqx.nn.MLP(2, 1, 8, 2, activation=jax.nn.silu, key=jax.random.PRNGKey(21)))
+x = jnp.asarray(rng.uniform(-2, 2, (48, 2)), jnp.float32)
+y = jnp.asarray(10.0 * (x[:, :1] * x[:, 1:] + np.cos(2 * x[:, :1])) + 10.0, jnp.float32)
+
+
+def loss(m):
+    return jnp.sum((jax.vmap(m)(x) - y) ** 2)
+
+
+optimum = None
+''', {"eqx.nn", "callable"}),
 ])
 
 

@@ -110,14 +110,16 @@ class Outcome:
     def agrees(self):
         """Finished and matched the reference at every iteration compared."""
         ref = self.reference or {}
-        return (self.status in ("converged", "not_converged") and bool(ref)
+        return (self.status in ("converged", "not_converged") and bool(ref) and not ref.get("vacuous")
                 and ref.get("departed_at") is None and ref.get("reference_error") is None)
 
     def unjudged(self):
-        """Finished, but not compared with the reference: the reference itself raised (or the
-        oracle was off), so nothing says whether the iterates are right."""
+        """Finished, but not judged by the reference: it raised, nothing past the start could be
+        compared (`vacuous`: at low precision rounding may decide from the first update), or the
+        oracle was off. Nothing says whether the iterates are right."""
         ref = self.reference or {}
-        return self.status in ("converged", "not_converged") and (not ref or ref.get("reference_error") is not None)
+        return self.status in ("converged", "not_converged") and (
+            not ref or ref.get("reference_error") is not None or bool(ref.get("vacuous")))
 
     def to_dict(self):
         return dataclasses.asdict(self)

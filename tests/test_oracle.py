@@ -153,14 +153,27 @@ def test_a_reference_that_diverges_is_compared_only_before_and_a_run_diverging_w
     assert _oracle.compare(run_early, ref, tol).diverged_at == 2  # one step earlier: rounding's choice
 
 
-def test_a_run_that_turns_non_finite_where_the_reference_does_not_departs_whatever_rounding_allows():
-    """At float16 the shadow's drift can allow a 100% deviation from the start (the horizon at
-    iteration 0), but no rounding turns a finite iterate into NaN: that is a departure."""
+def test_a_run_that_turns_non_finite_where_the_reference_does_not_departs_while_rounding_cannot_explain_it():
+    ref = record([2.0, 1.0, 0.5], [[1.5, 1.5], [1.0, 1.0], [0.75, 0.75]])
+    run = record([2.0, 1.0, float("nan")], [[1.5, 1.5], [1.0, 1.0], [float("nan"), float("nan")]])
+    agreement = _oracle.compare(run, ref, 1e-6)
+    assert agreement.departed_at == 2 and not agreement.agrees
+
+
+def test_where_rounding_decides_from_the_first_update_the_reference_cannot_judge():
+    """float16: a shadow that drifted 1.4e-3 in one step lets rounding move the iterates 100%
+    (x1000): nothing past the start is compared, and that is no agreement either."""
     ref = record([2.0, 2.0], [[1.5, 1.5], [-0.5, -0.5]])
     run = record([2.0, float("nan")], [[1.5, 1.5], [float("nan"), float("nan")]])
-    shadow = record([2.0, 2.0], [[1.5 + 3e-3, 1.5], [-0.5, -0.5]])  # drifted 1e-3: allows 1.0 at once
+    shadow = record([2.0, 2.0], [[1.5 + 3e-3, 1.5], [-0.5 + 3e-3, -0.5]])
     agreement = _oracle.compare(run, ref, 1.6e-2, lambda: shadow)
-    assert agreement.horizon == 0 and agreement.departed_at == 1 and not agreement.agrees
+    assert agreement.horizon == 1 and agreement.vacuous and not agreement.agrees, agreement
+    assert "cannot judge" in agreement.summary() and agreement.to_dict()["vacuous"] is True
+    from repro._outcome import Outcome
+
+    outcome = Outcome("seed_fix_no_linesearch", "jit", "not_converged", iterations=1, reference=agreement.to_dict())
+    assert outcome.unjudged() and not outcome.agrees()
+    assert classify(AGREES, outcome) is Verdict.UNKNOWN and classify(CONVERGES, outcome) is Verdict.REGRESSION
 
 
 def test_float16_overflow_counts_as_divergence():

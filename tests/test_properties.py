@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from repro._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from repro._expectations import expectation_for, verdict
 from repro._jax._run import run_scenario
-from repro._outcome import AS_EXPECTED
+from repro._outcome import AS_EXPECTED, Verdict
 from repro._progress import Progress
 from repro._report import script_for_scenario
 from repro.strategies import Case, cases
@@ -40,7 +40,10 @@ def mismatches(workers, case, mode, scenarios=tuple(SCENARIOS)):
         found_verdict, why = verdict(expectation, outcome)
         note(f"{name}: {found_verdict} ({outcome.signature()}) expected {expected.describe() if expected else None}"
              f" [{expectation.match}] {why}")
-        if found_verdict not in AS_EXPECTED:
+        # A run the flat-vector reference cannot judge (at float16 rounding may decide from the
+        # first update) is no counterexample: the harness says UNKNOWN there, and so does this.
+        unjudged = found_verdict is Verdict.UNKNOWN and outcome.unjudged()
+        if found_verdict not in AS_EXPECTED and not unjudged:
             found.append((name, found_verdict, expected, outcome))
     example_progress().done(f"{case.description} ({mode}): {len(scenarios) - len(found)}/{len(scenarios)} as expected",
                             time.perf_counter() - start)

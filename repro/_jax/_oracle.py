@@ -67,17 +67,27 @@ class Agreement:
     margin: float = 0.0  # the largest deviation / allowed ratio (> 1: departed)
     horizon: int = None  # where rounding alone could move the iterates 100%: compared up to there
     reference_steps: int = 0
+    run_steps: int = 0  # the run's iterations
     reference_error: str = None  # the reference itself raised: its exception, nothing compared
     diverged_at: int = None  # the reference and the run both diverge here (compared up to it)
 
     @property
     def agrees(self):
-        return self.reference_error is None and self.departed_at is None
+        return self.reference_error is None and self.departed_at is None and not self.vacuous
+
+    @property
+    def vacuous(self):
+        """Nothing past the start was compared (the horizon, or a divergence, at the first
+        update): at this precision the reference cannot tell a right run from a wrong one."""
+        return self.departed_at is None and self.reference_error is None and self.compared <= 1 <= self.run_steps
 
     def summary(self):
         """One line, as the reproducer prints it and the report reads it back."""
         if self.reference_error is not None:
             return f"the flat-vector reference itself raised {self.reference_error}: nothing compared"
+        if self.vacuous:
+            return ("the flat-vector reference cannot judge this run: nothing past the start compared "
+                    "(rounding alone decides from the first update)")
         if self.departed_at is not None:
             return (f"WRONG RESULT: departs from the flat-vector reference at iteration {self.departed_at}: "
                     f"relative deviation {self.deviation:.3g} > {self.allowed:.3g} allowed")
@@ -88,7 +98,8 @@ class Agreement:
                 f"relative deviation {self.deviation:.3g}, {100 * self.margin:.0f}% of what was allowed)")
 
     def to_dict(self):
-        return {k: (float(v) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
+        found = {k: (float(v) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
+        return {**found, "vacuous": self.vacuous}
 
 
 def loss_dtype(loss, model):
@@ -195,21 +206,18 @@ def compare(run, ref, tol, shadow=None, limit=float("inf")):
     end, run_end = diverged(ref, limit), diverged(run, limit)
     both = end is not None and run_end is not None and abs(run_end - end) <= 1
     devs = deviations(run, ref, upto=min(end, run_end) if both else end)
-    result = Agreement(compared=len(devs), tolerance=tol, reference_steps=steps)
+    result = Agreement(compared=len(devs), tolerance=tol, reference_steps=steps, run_steps=len(run["losses"]) - 1)
     drifts = deviations(shadow(), ref, upto=len(devs)) if shadow is not None and devs and max(devs) > tol else []
     envelope = 0.0
     for k, dev in enumerate(devs):
-        if k < len(drifts) and np.isfinite(drifts[k]):
+        if 0 < k < len(drifts) and np.isfinite(drifts[k]):  # at 0 the shadow's offset is its nudge, not drift
             envelope = max(envelope, drifts[k])
         allowed = max(tol * (k + 1), DRIFT_FACTOR * envelope)
-        if not np.isfinite(dev):  # one side finite, the other not: no rounding does that
-            result.departed_at, result.deviation, result.allowed = k, dev, allowed
+        if allowed >= 1.0:  # rounding alone may now move the iterates as far as they are from 0 (or past
+            result.compared, result.horizon = k, k  # any overflow): nothing beyond is compared
             break
-        if allowed >= 1.0:  # rounding alone may now move the iterates as far as they are from 0
-            result.compared, result.horizon = k, k
-            later = next((j for j in range(k, len(devs)) if not np.isfinite(devs[j])), None)
-            if later is not None:  # ...but not from a finite value to a non-finite one
-                result.departed_at, result.deviation, result.allowed = later, devs[later], allowed
+        if not np.isfinite(dev):  # one side finite, the other not, where rounding cannot do that
+            result.departed_at, result.deviation, result.allowed = k, dev, allowed
             break
         if dev / allowed > result.margin:
             result.margin, result.deviation, result.allowed = dev / allowed, dev, allowed

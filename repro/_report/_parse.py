@@ -25,7 +25,8 @@ _AGREEMENT = re.compile(
     r"^(?:WRONG RESULT: departs from the flat-vector reference at iteration (?P<departed>\d+): relative "
     r"deviation (?P<deviation>\S+) > (?P<allowed>\S+) allowed"
     r"|matches the flat-vector reference at all (?P<compared>\d+) iterates .*"
-    r"|the flat-vector reference itself raised (?P<error>.*): nothing compared)$")
+    r"|the flat-vector reference itself raised (?P<error>.*): nothing compared"
+    r"|(?P<vacuous>the flat-vector reference cannot judge this run: .*))$")
 
 
 @dataclasses.dataclass
@@ -143,6 +144,8 @@ def _read_agreement(outcome, output):
     m = found[-1]
     if m["error"] is not None:
         outcome.reference = {"compared": 0, "departed_at": None, "reference_error": m["error"]}
+    elif m["vacuous"] is not None:
+        outcome.reference = {"compared": 1, "departed_at": None, "reference_error": None, "vacuous": True}
     elif m["departed"] is not None:
         outcome.reference = {"departed_at": int(m["departed"]), "deviation": float(m["deviation"]),
                              "allowed": float(m["allowed"]), "reference_error": None}
