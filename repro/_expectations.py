@@ -117,7 +117,7 @@ def derive_cell(cell):
         contents = cell.contents.get(o.module, {})
         key = key_for(o.scenario, contents)
         expected = expected_of(o, optimum_known=key == BUILTIN)
-        if key is None:
+        if key is None or expected is None:  # a crash, a timeout, a run the reference could not judge
             continue
         for k in (key, category_of(key)):
             if k is None:
@@ -131,7 +131,7 @@ def derive_cell(cell):
         if entry[0][:1] == (CATEGORY,):
             expected[entry] = _category(found)
         else:
-            expected[entry] = None if None in found else meet(found)
+            expected[entry] = meet(found)
     return Cell(cell.key, cell.series, cell.versions, expected, {k: tuple(v) for k, v in sources.items()},
                 {k: tuple(sorted(v)) for k, v in signatures.items()})
 
@@ -139,7 +139,7 @@ def derive_cell(cell):
 def _category(found):
     """BROKEN when every module of a category failed or computed a wrong result, else None (the
     stage is not sure to break after all: a test holds that this never happens)."""
-    return BROKEN if all(e is not None and not e.works and e.status != "not_converged" for e in found) else None
+    return BROKEN if all(not e.works and e.status != "not_converged" for e in found) else None
 
 
 @functools.lru_cache(maxsize=4)

@@ -161,14 +161,19 @@ def test_a_run_that_turns_non_finite_where_the_reference_does_not_departs_while_
 
 
 def test_where_rounding_decides_from_the_first_update_the_reference_cannot_judge():
-    """float16: a shadow that drifted 1.4e-3 in one step lets rounding move the iterates 100%
-    (x1000): nothing past the start is compared, and that is no agreement either."""
+    """A problem where one step moves the shadow (one epsilon away) by 1.4e-3: at float32 a
+    thousand times that allows a 100% deviation from the first update, so nothing past the start
+    is compared, and that is no agreement either. At float16 the drift factor is the measured
+    low-precision one (16): the same drift leaves the comparison meaningful, and the NaN departs."""
     ref = record([2.0, 2.0], [[1.5, 1.5], [-0.5, -0.5]])
     run = record([2.0, float("nan")], [[1.5, 1.5], [float("nan"), float("nan")]])
     shadow = record([2.0, 2.0], [[1.5 + 3e-3, 1.5], [-0.5 + 3e-3, -0.5]])
-    agreement = _oracle.compare(run, ref, 1.6e-2, lambda: shadow)
+    float32 = _oracle.TOLERANCE_ULPS * 2.0**-23
+    agreement = _oracle.compare(run, ref, float32, lambda: shadow)
     assert agreement.horizon == 1 and agreement.vacuous and not agreement.agrees, agreement
     assert "cannot judge" in agreement.summary() and agreement.to_dict()["vacuous"] is True
+    float16 = _oracle.compare(run, ref, _oracle.TOLERANCE_ULPS * 2.0**-10, lambda: shadow)
+    assert float16.departed_at == 1 and float16.horizon is None, float16
     from repro._outcome import Outcome
 
     outcome = Outcome("seed_fix_no_linesearch", "jit", "not_converged", iterations=1, reference=agreement.to_dict())
