@@ -410,6 +410,8 @@ SURVEY = {
                           "float32 array, an int32 array, then a bool mask", frozenset({"float", "int_array", "bool_array"})),
     "int_counter": Entry(_module([_W, ("step", "jnp.asarray(0, jnp.int32)")], [_QW, "0.0 * m.step"]),
                          "float32 array and a scalar int32 counter", frozenset({"float", "int_array"})),
+    "int_counter_first": Entry(_module([("step", "jnp.asarray(0, jnp.int32)"), _W], [_QW, "0.0 * m.step"]),
+                               "a scalar int32 counter first, then a float32 array", frozenset({"float", "int_array"})),
     "int_same_shape": Entry(_module([("w", "jnp.asarray([1.5, -1.0], jnp.float32)"), ("n", "jnp.arange(2, dtype=jnp.int32)")],
                                     ["jnp.sum((m.w - 0.5) ** 2)", "0.0 * jnp.sum(m.n)"]),
                             "float32 array, then an int32 array of the same shape", frozenset({"float", "int_array"})),
