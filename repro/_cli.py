@@ -140,12 +140,8 @@ def cmd_survey(argv):
 
     opts = _options.survey_options(argv)
     directory = opts.data or DATA_DIR
-    if opts.heatmap:
-        from ._heatmap import write_heatmap
-
-        for path in write_heatmap(directory):
-            _stderr(f"wrote {path}")
-        return EXIT_OK
+    if opts.heatmap or opts.heatmap_files:
+        return _survey_heatmap(opts, directory)
     planned = _survey.plan(series=opts.series)
     if opts.only:
         unknown = sorted(set(opts.only) - {c.key for c in planned})
@@ -171,6 +167,23 @@ def cmd_survey(argv):
         print(f"{len(run.measured)} cells measured, {len(run.skipped)} already in the data, {run.seconds:.0f} s")
         for key, (previous, changed) in changes.items():
             print(_survey.render_changes(key, previous, changed))
+    return EXIT_OK
+
+
+def _survey_heatmap(opts, directory):
+    """`survey --heatmap` prints the glyph heat map of the data; `--heatmap-files DIR` writes its
+    three forms there."""
+    from ._heatmap import render_glyphs, write_heatmap
+    from ._observations import load
+
+    cells = load(directory)
+    if not cells:
+        raise UsageError(f"no observations in {directory}: nothing to draw")
+    if opts.heatmap_files:
+        for path in write_heatmap(cells, opts.heatmap_files):
+            _stderr(f"wrote {path}")
+    if opts.heatmap:
+        print(render_glyphs(cells), end="")
     return EXIT_OK
 
 

@@ -414,16 +414,153 @@ def test_heat_map_marks_where_an_outcome_changed(tmp_path):
     cells = load(survey_data(tmp_path))
     svg = _heatmap.render_svg(cells)
     ET.fromstring(svg)  # well-formed
-    (title, releases, rows), = _heatmap.panels(cells)
-    assert releases == ["0.4.30", "0.4.33", "0.4.34", "0.4.35"]
-    assert rows[("no_params", "jit")] == ["custom_node_mismatch", "custom_node_mismatch", "expected_none",
-                                          "expected_none"]
-    assert rows[("seed_fix", "jit")] == ["missing"] * 4
-    assert svg.count('fill="#000"') == 1  # one change, one heavy edge
+    (panel,) = _heatmap.panels(cells)
+    assert panel.title == "JAX" and panel.releases == ["0.4.30", "0.4.33", "0.4.34", "0.4.35"]
+    rows = {row.ident: labels for row, labels in zip(panel.rows, panel.grid)}
+    # only jit was measured: where jit measured something the modes differ, a row each
+    assert rows["no_params [jit]"] == ("custom_node_mismatch", "custom_node_mismatch", "expected_none", "expected_none")
+    assert rows["no_params [eager]"] == ("missing",) * 4 and rows["seed_fix"] == ("missing",) * 4
+    assert [row.ident for row in panel.rows if not row.corpus] == [
+        "no_params [eager]", "no_params [jit]", *(s for s in SCENARIOS if s not in ("no_params", "partition_fix")),
+        "partition_fix [eager]", "partition_fix [jit]"]
+    (boundary,) = panel.boundaries
+    assert boundary.index == 2 and boundary.moved == () and [r.ident for r in boundary.rows] == ["no_params [jit]"]
+    assert svg.count('fill="#000"><title>custom_node_mismatch → expected_none') == 1  # one change, one heavy edge
     glyphs = _heatmap.render_glyphs(cells)
-    assert "| no_params | jit | 🟧🟧🟨🟨 |" in glyphs
-    assert len([line for line in glyphs.splitlines() if line.startswith("| ") and line[2:5] not in ("sce", "---")]) == \
-        len(SCENARIOS) * len(MODES)
+    assert "| no_params [jit] | 🟠🟠│🟡🟡 |" in glyphs and "| seed_fix | ⚪⚪│⚪⚪ |" in glyphs
+    assert "- │ JAX 0.4.33 → 0.4.34: 1 row changed; no other tracked package moved" in glyphs
+
+
+def _series_cell(key, installed, outcomes, modes=("jit",)):
+    """A hand-made cell: `outcomes` maps (module, scenario) to (status, family) for every mode."""
+    observations = [Observation(module, scenario, mode, status, "ValueError" if status == "error" else None, family,
+                                "update" if status == "error" else None, "jax" if status == "error" else None,
+                                agrees=True if status == "converged" else None)
+                    for (module, scenario), (status, family) in outcomes.items() for mode in modes]
+    return cell(key, installed, observations, {})
+
+
+def test_a_boundary_names_the_other_packages_that_moved_with_the_release():
+    """Optax 0.2.3 → 0.2.4 came with another JAX (the cells install the others as of the release
+    day): the boundary says so in the SVG, its hover title, the HTML and the glyph table; Optax
+    0.2.4 → 0.2.5 moved nothing else. In the JAX series jaxlib is the release's own package."""
+    old, new = ("error", "custom_node_mismatch"), ("error", "expected_none")
+    cells = [
+        _series_cell("optax-0.2.3", {"jax": "0.4.33", "jaxlib": "0.4.33", "optax": "0.2.3", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): old}),
+        _series_cell("optax-0.2.4", {"jax": "0.4.35", "jaxlib": "0.4.35", "optax": "0.2.4", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): new}),
+        _series_cell("optax-0.2.5", {"jax": "0.4.35", "jaxlib": "0.4.35", "optax": "0.2.5", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): ("converged", None)}),
+        _series_cell("optax-0.2.6", {"jax": "0.4.36", "jaxlib": "0.4.36", "optax": "0.2.6", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): ("converged", None)}),  # JAX moved, nothing changed: no boundary
+        _series_cell("jax-0.4.33", {"jax": "0.4.33", "jaxlib": "0.4.33", "optax": "0.2.3", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): old}),
+        _series_cell("jax-0.4.34", {"jax": "0.4.34", "jaxlib": "0.4.34", "optax": "0.2.3", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): new}),
+    ]
+    jax_panel, optax_panel = _heatmap.panels(cells)
+    assert [(b.index, b.moved) for b in optax_panel.boundaries] == [
+        (1, (("jax", "0.4.33", "0.4.35"), ("jaxlib", "0.4.33", "0.4.35"))), (2, ())]
+    assert optax_panel.boundaries[0].note() == "jax 0.4.33 → 0.4.35, jaxlib 0.4.33 → 0.4.35 installed with it"
+    assert [(b.index, b.moved) for b in jax_panel.boundaries] == [(1, ())]  # jaxlib moves with JAX: its own
+
+    said = "Optax 0.2.3 → 0.2.4: 1 row changed; jax 0.4.33 → 0.4.35, jaxlib 0.4.33 → 0.4.35 installed with it: " \
+           "not Optax 0.2.4 alone"
+    svg = _heatmap.render_svg(cells)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    lines = [(line.get("stroke"), line.find(f"{ns}title").text) for line in root.iter(f"{ns}line")]
+    assert (_heatmap.CONFOUNDED, said) in lines  # the dashed boundary line's hover title
+    assert ("#000", "Optax 0.2.4 → 0.2.5: 1 row changed; no other tracked package moved") in lines
+    assert ("#000", "JAX 0.4.33 → 0.4.34: 1 row changed; no other tracked package moved") in lines
+    edges = [t.text for t in root.iter(f"{ns}title") if t.text.startswith("custom_node_mismatch → expected_none")]
+    assert "custom_node_mismatch → expected_none; " + said in edges  # the heavy edge's title too
+    assert "a: " + said in [t.text for t in root.iter(f"{ns}text")]  # the note below the panel
+    assert said in _heatmap.render_html(cells)
+    glyphs = _heatmap.render_glyphs(cells)
+    assert "| no_params [jit] | 🟠┊🟡│🟢🟢 |" in glyphs and f"- ┊ {said}" in glyphs
+    assert "| row | 0.2.3 ┊ 0.2.4 │ 0.2.5 0.2.6 |" in glyphs
+
+
+def test_the_corpus_has_a_row_per_behaviour_shared_by_the_pairs_that_behaved_alike():
+    """Corpus modules that did the same in every release share a row (named, with its members
+    listed), one that changed somewhere gets its own, listed first; the built-in problem keeps a
+    row per scenario. Every format shows them."""
+    works, other = ("converged", None), ("error", "control_flow_dtypes")
+    modules = [m for m in SURVEY if m != "builtin"][:3]  # the corpus's order, whatever its modules are
+    def outcomes(first_fixed):
+        return {("builtin", "no_params"): ("error", "custom_node_mismatch"), (modules[0], "no_params"): works,
+                (modules[1], "no_params"): works, (modules[2], "no_params"): works if first_fixed else other}
+    versions = {"jax": "0.4.30", "jaxlib": "0.4.30", "equinox": "0.11.4"}
+    cells = [_series_cell("optax-0.2.4", {**versions, "optax": "0.2.4"}, outcomes(False), modes=MODES),
+             _series_cell("optax-0.2.5", {**versions, "optax": "0.2.5"}, outcomes(True), modes=MODES)]
+    (panel,) = _heatmap.panels(cells)
+    corpus = [(row, labels) for row, labels in zip(panel.rows, panel.grid) if row.corpus]
+    (changed, _), (alike, _), *rest = corpus
+    assert changed.ident == "c1" and changed.members == ((modules[2], "no_params", MODES),)
+    assert dict(corpus)[changed] == ("control_flow_dtypes", "works")
+    assert alike.members == ((modules[0], "no_params", MODES), (modules[1], "no_params", MODES))
+    assert alike.name == f"{modules[0]}, {modules[1]}: no_params"
+    assert all(set(labels) == {"missing"} for _, labels in rest)  # the scenarios nobody measured, in one row
+    assert [b.rows for b in panel.boundaries] == [(changed,)]
+    assert not panel.boundaries[0].moved
+    builtin = [row for row in panel.rows if not row.corpus]
+    assert [row.ident for row in builtin] == list(SCENARIOS)  # both modes agree: one row per scenario
+
+    glyphs = _heatmap.render_glyphs(cells)
+    assert f"| c1 {modules[2]}: no_params | ⚫│🟢 |" in glyphs
+    assert f"- c2: {modules[0]}: no_params; {modules[1]}: no_params" in glyphs
+    svg = _heatmap.render_svg(cells)
+    assert f">c1 {modules[2]}: no_params<title>{modules[2]}: no_params</title>" in svg
+    assert f"<b>c2</b> {modules[0]}, {modules[1]}: no_params" in _heatmap.render_html(cells)
+
+
+def test_the_survey_glyphs_are_round_and_never_mean_what_a_verdict_glyph_means():
+    """The matrix heat map draws verdicts as squares (Verdict.glyph, and its status glyphs); the
+    survey map draws outcomes. A glyph both use means the same in both; every message family has
+    its own glyph and colour; each map's legend says which is which."""
+    from repro import _aggregate
+    from repro._outcome import Verdict
+    from repro._signatures import FAMILIES
+
+    labels = [name for name, _, _ in _heatmap.STYLES]
+    glyphs = [glyph for _, _, glyph in _heatmap.STYLES] + [_heatmap.OTHER[1]]
+    colours = [colour for _, colour, _ in _heatmap.STYLES] + [_heatmap.OTHER[0]]
+    assert len(set(glyphs)) == len(glyphs) and len(set(colours)) == len(colours)
+    assert {family for family, _ in FAMILIES} <= set(labels)
+    matrix = {v.glyph: v.value for v in Verdict}
+    matrix.update({glyph: status for status, glyph in _aggregate.STATUS_GLYPH.items()})
+    matrix[_aggregate.NOT_RUN_GLYPH] = "not run"
+    shared = {glyph: (label, matrix[glyph]) for label, _, glyph in _heatmap.STYLES if glyph in matrix}
+    assert shared == {"💥": ("crash", "CRASH"), "⌛": ("timeout", "TIMEOUT")}
+    assert not [g for g in glyphs if g in "🟥🟧🟨🟩🟦🟪🟫⬛⬜"]  # no squares at all
+
+    cells = load(DATA_DIR)
+    assert _heatmap.GLYPH_NOTE in _heatmap.render_glyphs(cells)
+    assert _heatmap.LEGEND_NOTE in _heatmap.render_svg(cells)
+    assert "round glyphs" in _aggregate.VERDICTS_NOTE
+    from repro._outcome import Outcome  # noqa: F401  (the label of every outcome status has a style)
+    for status in ("crash", "timeout", "wrong_result", "converged"):
+        assert _heatmap.label_of(Observation("m", "s", "jit", status, agrees=True)) in labels
+
+
+def test_survey_heatmap_prints_the_glyph_map_and_heatmap_files_writes_the_three_forms(tmp_path, run_cli):
+    data = survey_data(tmp_path / "data" if (tmp_path / "data").mkdir() is None else None)
+    proc = run_cli("survey", "--heatmap", "--data", data)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == _heatmap.render_glyphs(load(data))
+    out = tmp_path / "pictures"
+    proc = run_cli("survey", "--heatmap-files", str(out), "--data", data)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    assert sorted(os.listdir(out)) == sorted(_heatmap.FILES)
+    assert (out / "survey.svg").read_text() == _heatmap.render_svg(load(data))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_cli("survey", "--heatmap", "--data", str(empty))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    help_text = run_cli("survey", "--help").stdout + run_cli("matrix", "--help").stdout
+    assert help_text.count("print the glyph heat map") == 2  # --heatmap means one thing in both commands
 
 
 # --------------------------------------------------------------------------- the stored data
@@ -514,8 +651,8 @@ def test_the_survey_workflow_is_valid_and_uploads_data_diff_and_heat_map():
 
 def test_the_committed_heat_map_is_drawn_from_the_committed_data(tmp_path):
     """docs/survey.* (embedded in the README) agree with repro/_data/observations: redraw them
-    with `lbfgs-equinox-repro survey --heatmap` whenever the data change."""
-    written = _heatmap.write_heatmap(DATA_DIR, str(tmp_path))
+    with `lbfgs-equinox-repro survey --heatmap-files docs` whenever the data change."""
+    written = _heatmap.write_heatmap(STORED, str(tmp_path))
     docs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
     for path in written:
         with open(path) as fresh, open(os.path.join(docs, os.path.basename(path))) as committed:
