@@ -62,8 +62,12 @@ STYLES = (
     ("not_converged", "#ad494a", "🔻"),
     ("other", "#b0a8a4", "🤍"),
 )
-OTHER = ("#7f7f7f", "⭕")  # a failure with no family recorded
-FAMILY_PATTERNS = dict(FAMILIES)
+OTHER = ("#7f7f7f", "⭕")  # a failure with no family recorded, once SPARE is used up
+# For a message family the table does not list yet (a family added to repro._signatures.FAMILIES
+# later): the next of these, in FAMILIES order; never one of the table's.
+SPARE = (("#98df8a", "💚"), ("#ce6dbd", "🌸"), ("#fdae6b", "🔸"), ("#6baed6", "💠"), ("#e377c2", "🔺"),
+         ("#a55194", "🔘"), ("#dbdb8d", "⭐"), ("#843c39", "✴️"), ("#31a354", "❇️"), ("#3182bd", "🌀"),
+         ("#fd8d3c", "🎯"), ("#637939", "🌐"), ("#e7ba52", "🔆"), ("#7b4173", "🌟"))
 CELL, GAP, TOP = 14, 2, 46
 CONFOUNDED = "#d95f02"  # the line of a boundary where other tracked packages moved too
 
@@ -82,10 +86,14 @@ def label_of(observation):
 
 
 def style_of(label):
-    """(colour, glyph) of an outcome label."""
+    """(colour, glyph) of an outcome label: the table's, else a spare one of its own."""
     for name, colour, glyph in STYLES:
         if name == label:
             return colour, glyph
+    listed = {name for name, _, _ in STYLES}
+    unlisted = [family for family, _ in FAMILIES if family not in listed]
+    if label in unlisted and unlisted.index(label) < len(SPARE):
+        return SPARE[unlisted.index(label)]
     return OTHER
 
 
@@ -392,7 +400,7 @@ def _legend(y0, labels, width):
         if x + step > width:
             x, y = 4, y + CELL + 6
         colour, _ = style_of(label)
-        pattern = FAMILY_PATTERNS.get(label)
+        pattern = dict(FAMILIES).get(label)
         tip = f"<title>{html.escape(f'messages matching /{pattern}/')}</title>" if pattern else ""
         out.append(f'<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{colour}"/>'
                    f'<text x="{x + CELL + 4}" y="{y + CELL - 3}">{html.escape(label)}{tip}</text>')

@@ -516,23 +516,37 @@ def test_the_corpus_has_a_row_per_behaviour_shared_by_the_pairs_that_behaved_ali
     assert f"<b>c2</b> {modules[0]}, {modules[1]}: no_params" in _heatmap.render_html(cells)
 
 
-def test_the_survey_glyphs_are_round_and_never_mean_what_a_verdict_glyph_means():
+def test_the_survey_glyphs_are_round_and_never_mean_what_a_verdict_glyph_means(monkeypatch):
     """The matrix heat map draws verdicts as squares (Verdict.glyph, and its status glyphs); the
     survey map draws outcomes. A glyph both use means the same in both; every message family has
-    its own glyph and colour; each map's legend says which is which."""
+    its own glyph and colour, one the table does not list yet too; each map's legend says which
+    is which."""
     from repro import _aggregate
     from repro._outcome import Verdict
     from repro._signatures import FAMILIES
 
-    labels = [name for name, _, _ in _heatmap.STYLES]
-    glyphs = [glyph for _, _, glyph in _heatmap.STYLES] + [_heatmap.OTHER[1]]
-    colours = [colour for _, colour, _ in _heatmap.STYLES] + [_heatmap.OTHER[0]]
-    assert len(set(glyphs)) == len(glyphs) and len(set(colours)) == len(colours)
-    assert {family for family, _ in FAMILIES} <= set(labels)
+    def styles(families):
+        labels = dict.fromkeys([name for name, _, _ in _heatmap.STYLES] + [f for f, _ in families] + ["other"])
+        return {label: _heatmap.style_of(label) for label in labels}
+
+    added = tuple((f"new_family_{i}", "never") for i in range(12))  # as a later FAMILIES may add
+    monkeypatch.setattr(_heatmap, "FAMILIES", FAMILIES[:3] + added + FAMILIES[3:])
+    grown = styles(_heatmap.FAMILIES)
+    monkeypatch.undo()
+    for table in (styles(FAMILIES), grown):
+        glyphs, colours = [g for _, g in table.values()], [c for c, _ in table.values()]
+        assert len(set(glyphs)) == len(glyphs) and len(set(colours)) == len(colours), table
+        assert _heatmap.OTHER not in table.values()
+    assert grown["new_family_0"] == _heatmap.SPARE[0]
+    every = [style for _, *style in _heatmap.STYLES] + [list(s) for s in _heatmap.SPARE + (_heatmap.OTHER,)]
+    glyphs = [glyph for _, glyph in every]
+    assert len(set(glyphs)) == len(glyphs)
     matrix = {v.glyph: v.value for v in Verdict}
     matrix.update({glyph: status for status, glyph in _aggregate.STATUS_GLYPH.items()})
     matrix[_aggregate.NOT_RUN_GLYPH] = "not run"
+    labels = [name for name, _, _ in _heatmap.STYLES]
     shared = {glyph: (label, matrix[glyph]) for label, _, glyph in _heatmap.STYLES if glyph in matrix}
+    assert not [g for _, g in _heatmap.SPARE + (_heatmap.OTHER,) if g in matrix]
     assert shared == {"💥": ("crash", "CRASH"), "⌛": ("timeout", "TIMEOUT")}
     assert not [g for g in glyphs if g in "🟥🟧🟨🟩🟦🟪🟫⬛⬜"]  # no squares at all
 
