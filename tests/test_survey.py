@@ -4,11 +4,14 @@ stand in for the network and the environments; the stored data is checked as it 
 
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from repro import _expectations, _heatmap, _survey
+from repro import _expectations, _fanout, _heatmap, _survey
+from repro._errors import UsageError
+from repro._versions import DISTRIBUTION, __version__
 from repro._catalogue import MODES, SCENARIOS
 from repro._corpus import SURVEY
 from repro._index import Release
@@ -643,24 +646,105 @@ def test_a_cell_names_the_modes_measured_with_the_compilation_cache_and_force_ke
     assert stored.cached_modes == [] and {o.mode for o in stored.observations} == {"jit", "eager"}
 
 
-def test_the_survey_workflow_is_valid_and_uploads_data_diff_and_heat_map():
+WORKFLOW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".github", "workflows", "survey.yml")
+
+
+def _workflow():
+    from ruamel.yaml import YAML
+
+    with open(WORKFLOW) as f:
+        return YAML(typ="safe").load(f)
+
+
+def test_the_survey_workflow_is_valid_and_fans_the_cells_out_then_merges_and_draws():
     import subprocess
     import sys
 
-    from ruamel.yaml import YAML
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".github", "workflows",
-                        "survey.yml")
     proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-                           path], capture_output=True, text=True, timeout=120)
+                           WORKFLOW], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    doc = YAML(typ="safe").load(open(path))
+    doc = _workflow()
     assert doc["permissions"] == {"contents": "read"} and "schedule" in doc["on"]
-    steps = doc["jobs"]["survey"]["steps"]
-    runs = "".join(s.get("run", "") for s in steps)
-    assert "repro survey" in runs and "--heatmap" in runs and "GITHUB_STEP_SUMMARY" in runs
-    upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact"))
+    jobs = doc["jobs"]
+    assert "survey --dry-run --json --shards" in "".join(s.get("run", "") for s in jobs["plan"]["steps"])
+    assert jobs["plan"]["outputs"]["shards"] == "${{ steps.plan.outputs.shards }}"
+    shard = jobs["shard"]
+    assert shard["needs"] == "plan" and shard["strategy"]["fail-fast"] is False
+    assert shard["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.plan.outputs.shards) }}"
+    assert "--data shard-data" in "".join(s.get("run", "") for s in shard["steps"])
+    (upload,) = [s for s in shard["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    assert upload["if"] == "${{ always() }}" and upload["with"]["name"] == "survey-${{ matrix.shard.name }}"
+    merge = jobs["merge"]
+    assert merge["needs"] == ["plan", "shard"] and "always()" in merge["if"]
+    (download,) = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact")]
+    assert download["with"]["pattern"] == "survey-shard-*" and "merge-multiple" not in download["with"]
+    runs = "".join(s.get("run", "") for s in merge["steps"])
+    assert "survey --merge" in runs and "--heatmap-files docs" in runs and "GITHUB_STEP_SUMMARY" in runs
+    (upload,) = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     assert "repro/_data/observations/" in upload["with"]["path"] and upload["if"] == "${{ always() }}"
+
+
+def _run_step(tmp_path, job, name, env, uv_stdout=""):
+    """A workflow step's `run` script as Actions runs it (bash -e, no profile) with a stand-in `uv`
+    that records its arguments (one JSON list a line) and prints `uv_stdout`."""
+    import subprocess
+
+    step = next(s for s in _workflow()["jobs"][job]["steps"] if s.get("name") == name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "uv").write_text("#!/usr/bin/env python3\nimport json, os, sys\n"
+                                "open(os.environ['UV_CALLS'], 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                                f"sys.stdout.write({uv_stdout!r})\n")
+    (bin_dir / "uv").chmod(0o755)
+    calls, output, summary = tmp_path / "uv-calls", tmp_path / "output", tmp_path / "summary"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNNER_TEMP": str(tmp_path),
+           "UV_CALLS": str(calls), "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary), **env}
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-e", "-c", step["run"]], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    recorded = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    return proc, recorded
+
+
+UV_PREFIX = ["run", "--no-project", "--with", "packaging>=22", "python", "-m", "repro", "survey"]
+
+
+def test_the_plan_step_passes_the_args_literally_and_outputs_the_shards(tmp_path):
+    plan = {"pending": ["jax-0.4.30", "optax-0.2.3"], "cells": [],
+            "shards": [{"name": "shard-1", "cells": ["jax-0.4.30"], "expected_seconds": 80.0,
+                        "args": ["--only", "jax-0.4.30"]},
+                       {"name": "shard-2", "cells": ["optax-0.2.3"], "expected_seconds": 70.0,
+                        "args": ["--only", "optax-0.2.3"]}]}
+    (tmp_path / "a-file").write_text("")  # something for `*` to glob, were it globbed
+    proc, calls = _run_step(tmp_path, "plan", "plan", {"ARGS": "--series optax --only '$(touch pwned)' *",
+                                                      "SHARDS": "2"}, json.dumps(plan))
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [UV_PREFIX + ["--dry-run", "--json", "--shards", "2", "--series", "optax", "--only",
+                                  "$(touch pwned)", "*"]]
+    assert not (tmp_path / "pwned").exists()
+    (line,) = (tmp_path / "output").read_text().splitlines()
+    assert line.startswith("shards=") and json.loads(line[len("shards="):]) == [
+        {"name": "shard-1", "args": ["--only", "jax-0.4.30"]}, {"name": "shard-2", "args": ["--only", "optax-0.2.3"]}]
+    assert "2 cells pending, in 2 shards" in (tmp_path / "summary").read_text()
+
+
+def test_the_shard_step_runs_exactly_the_planned_arguments_into_its_folder(tmp_path):
+    args = ["--only", "jax-0.4.30", "--only", "a b", "--mode", "jit", "--timeout", "300"]
+    proc, calls = _run_step(tmp_path, "shard", "survey", {"SHARD_ARGS": json.dumps(args)})
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [UV_PREFIX + args + ["--data", "shard-data"]] and (tmp_path / "shard-data").is_dir()
+
+
+def test_the_merge_step_merges_every_shard_folder_and_names_the_missing(tmp_path):
+    shards = json.dumps([{"name": "shard-1", "args": []}, {"name": "shard-2", "args": []}])
+    proc, calls = _run_step(tmp_path, "merge", "merge", {"SHARDS": "[]"})
+    assert proc.returncode == 0 and calls == [], proc.stderr  # nothing pending: nothing to merge
+    assert "nothing measured" in (tmp_path / "survey-changes.txt").read_text()
+    (tmp_path / "shards" / "survey-shard-1").mkdir(parents=True)
+    proc, calls = _run_step(tmp_path, "merge", "merge", {"SHARDS": shards}, "1 cells merged\n")
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [UV_PREFIX + ["--merge", "shards/survey-shard-1/", "--data", "repro/_data/observations"]]
+    assert "::warning::shard-2 uploaded nothing" in proc.stdout
+    assert (tmp_path / "survey-changes.txt").read_text() == "1 cells merged\n"
 
 
 def test_the_committed_heat_map_is_drawn_from_the_committed_data(tmp_path):
@@ -671,3 +755,194 @@ def test_the_committed_heat_map_is_drawn_from_the_committed_data(tmp_path):
     for path in written:
         with open(path) as fresh, open(os.path.join(docs, os.path.basename(path))) as committed:
             assert fresh.read() == committed.read(), f"docs/{os.path.basename(path)} is stale"
+
+
+# --------------------------------------------------------------------------- fanned out: shards and merge
+
+def _measure_by_key(planned, *, modes, **_):
+    """A deterministic measurement whose outcome and seconds depend on the cell."""
+    number = sum(map(ord, planned.key))
+    cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
+                            planned.exclude_newer, plan=planned.plan_key(),
+                            installed={"jax": "0.4.30", DISTRIBUTION: __version__},
+                            seconds={"build": 1.0, **{mode: float(number % 50) for mode in modes}})
+    family = ("custom_node_mismatch", "expected_none")[number % 2]
+    cell.observations = [Observation("builtin", "no_params", mode, "error", "ValueError", family, "update", "jax")
+                         for mode in modes]
+    return cell
+
+
+def _folder(path):
+    return {name: (path / name).read_text() for name in sorted(os.listdir(path))}
+
+
+def test_shards_cover_every_cell_once_and_balance_the_expected_seconds():
+    planned = _survey.plan(FakeIndex())
+    seconds = {p.key: float(10 + 7 * i % 23) for i, p in enumerate(planned)}
+    shards = _fanout.shards(planned, 3, seconds)
+    keys = [key for shard in shards for key in shard.cells]
+    assert sorted(keys) == sorted(p.key for p in planned) and len(keys) == len(set(keys))
+    order = [p.key for p in planned]
+    assert all(list(shard.cells) == sorted(shard.cells, key=order.index) for shard in shards)  # plan order
+    totals = [sum(seconds[k] for k in shard.cells) for shard in shards]
+    assert [shard.seconds for shard in shards] == [round(t, 1) for t in totals]
+    assert max(totals) - min(totals) <= max(seconds.values())  # longest first, least loaded: within one cell
+    assert [s.name for s in shards] == ["shard-1", "shard-2", "shard-3"]
+    # One long cell and many short ones: the long one alone, the others spread evenly over the rest.
+    skewed = {p.key: 10.0 for p in planned}
+    skewed[planned[-1].key] = 1000.0
+    (alone, *rest) = sorted(_fanout.shards(planned, 3, skewed), key=lambda shard: -shard.seconds)
+    assert alone.cells == (planned[-1].key,)
+    assert abs(rest[0].seconds - rest[1].seconds) <= 10.0
+    assert len(_fanout.shards(planned[:2], 5, seconds)) == 2  # never an empty shard
+    assert shards[0].args() == [arg for key in shards[0].cells for arg in ("--only", key)]
+    assert shards[0].args(("jit",), 300.0)[-4:] == ["--mode", "jit", "--timeout", "300"]
+
+
+def test_expected_seconds_come_from_the_last_measurement_else_the_median(tmp_path):
+    planned = _survey.plan(FakeIndex(), series=("jax",))  # jax-0.4.30, jax-0.4.31, jax-0.11.0
+    first, twin, new = planned
+    for key, seconds, same in ((first.key, {"build": 2.0, "jit": 30.0, "eager": 50.0}, {}),
+                               (twin.key, {"build": 1.0}, {"jit": first.key, "eager": first.key})):
+        data = CellObservations(key, "jax", "3.11", [], seconds=seconds, same_env_as=same, plan="p")
+        (tmp_path / f"{key}.json").write_text(json.dumps(data.to_dict()))
+    got = _fanout.expected_seconds(planned, str(tmp_path))
+    assert got == {first.key: 82.0, twin.key: 81.0, new.key: 81.5}  # a twin took its twin's; the new one, the median
+    assert _fanout.expected_seconds(planned, str(tmp_path), ("jit",))[first.key] == 32.0
+
+
+def test_plan_then_one_run_per_shard_then_merge_gives_the_folder_one_run_gives(tmp_path):
+    planned = _survey.plan(FakeIndex())
+    quiet = {"measure": _measure_by_key, "log": lambda m: None}
+    _survey.survey(planned, directory=str(tmp_path / "one"), **quiet)
+    shards = _fanout.shards(planned, 3, _fanout.expected_seconds(planned, str(tmp_path / "none")))
+    folders = []
+    for shard in shards:
+        folder = tmp_path / shard.name
+        _survey.survey([p for p in planned if p.key in shard.cells], directory=str(folder), **quiet)
+        folders.append(str(folder))
+    (tmp_path / "merged").mkdir()
+    merged = _fanout.merge(folders, str(tmp_path / "merged"))
+    assert merged == sorted(p.key for p in planned)
+    assert _folder(tmp_path / "merged") == _folder(tmp_path / "one")
+
+
+def test_merge_keeps_the_modes_a_shard_did_not_measure(tmp_path):
+    planned = _survey.plan(FakeIndex(), series=("optax",))[:1]
+    quiet = {"measure": _measure_by_key, "log": lambda m: None}
+    _survey.survey(planned, directory=str(tmp_path / "data"), modes=("jit",), **quiet)
+    _survey.survey(planned, directory=str(tmp_path / "shard"), modes=("eager",), **quiet)
+    _fanout.merge([str(tmp_path / "shard")], str(tmp_path / "data"))
+    _survey.survey(planned, directory=str(tmp_path / "one"), modes=("jit",), **quiet)
+    _survey.survey(planned, directory=str(tmp_path / "one"), modes=("jit", "eager"), **quiet)
+    assert _folder(tmp_path / "data") == _folder(tmp_path / "one")
+
+
+def _shard_folder(path, key, **changes):
+    planned = next(p for p in _survey.plan(FakeIndex()) if p.key == key)
+    cell = _measure_by_key(planned, modes=MODES)
+    data = {**cell.to_dict(), **changes}
+    path.mkdir(parents=True, exist_ok=True)
+    (path / f"{key}.json").write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"schema": 99}, "was measured with observation schema 99; this tool has"),
+    ({"installed": {DISTRIBUTION: "9.9"}}, f"was measured with tool version {DISTRIBUTION} 9.9; this tool has "
+                                           f"{DISTRIBUTION} {__version__}"),
+    ({"plan": json.dumps(["3.11", [], None, "0123456789ab"])}, "was measured with corpus and scenarios 0123456789ab"),
+])
+def test_merge_refuses_shards_that_disagree_on_how_they_were_measured(tmp_path, change, message):
+    good = _shard_folder(tmp_path / "a", "jax-0.4.30")
+    other = _shard_folder(tmp_path / "b", "jax-0.4.31", **change)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UsageError, match=re.escape(message)):
+        _fanout.merge([good, other], str(tmp_path / "out"))
+    assert os.listdir(tmp_path / "out") == []  # nothing written
+
+
+def test_shards_must_agree_among_themselves_on_what_this_tool_cannot_check():
+    """Two shards built from different commits (a field the schema may record) are refused; a
+    cell that cannot say (it did not install) agrees with anything."""
+    planned = [p for p in _survey.plan(FakeIndex()) if p.key in ("jax-0.4.30", "jax-0.4.31", "jax-0.11.0")]
+    cells = [_measure_by_key(p, modes=MODES) for p in planned]
+    for cell, commit in zip(cells, ("abc", None, "abd")):
+        cell.commit = commit
+    cells[1].installed = {}  # unresolvable: no tool version either
+    _fanout.check_agreement([("a", cells[0]), ("b", cells[1])], _fanout.own_provenance())
+    with pytest.raises(UsageError, match=re.escape("the shards disagree on the commit: abc (jax-0.4.30 in a) and abd "
+                                                   "(jax-0.11.0 in c)")):
+        _fanout.check_agreement([("a", cells[0]), ("b", cells[1]), ("c", cells[2])], _fanout.own_provenance())
+    assert _fanout.tool_of(cells[0]) == f"{DISTRIBUTION} {__version__}" and _fanout.tool_of(cells[1]) is None
+
+
+def test_merge_refuses_a_cell_twice_a_folder_without_cells_and_a_file_that_is_not_a_cell(tmp_path):
+    a, b = _shard_folder(tmp_path / "a", "jax-0.4.30"), _shard_folder(tmp_path / "b", "jax-0.4.30")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UsageError, match="jax-0.4.30 is in both"):
+        _fanout.merge([a, b], str(tmp_path / "out"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no cell files"):
+        _fanout.merge([a, str(tmp_path / "empty")], str(tmp_path / "out"))
+    (tmp_path / "b" / "jax-0.4.30.json").write_text("{not json")
+    with pytest.raises(UsageError, match="is not a survey cell file"):
+        _fanout.merge([str(tmp_path / "b")], str(tmp_path / "out"))
+
+
+def test_the_survey_command_plans_shards_and_merges_them(tmp_path, run_cli):
+    """Through the CLI, on the recorded index: the shards' arguments select exactly their cells;
+    a merge prints what it merged; one that disagrees is one line on stderr and exit 2."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_cli("survey", "--dry-run", "--json", "--shards", "2", "--series", "optax", "--data", str(empty))
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["pending"] == [c["key"] for c in plan["cells"]] and len(plan["shards"]) == 2
+    for shard in plan["shards"]:
+        again = run_cli("survey", *shard["args"], "--dry-run", "--json", "--data", str(empty))
+        assert json.loads(again.stdout)["pending"] == shard["cells"], again.stderr
+    proc = run_cli("survey", "--dry-run", "--shards", "2", "--series", "optax", "--data", str(empty))
+    assert proc.returncode == 0 and "shard-2: about" in proc.stdout
+
+    out = tmp_path / "out"
+    out.mkdir()
+    a = _shard_folder(tmp_path / "a", "jax-0.4.30")
+    proc = run_cli("survey", "--merge", a, "--data", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("1 cells merged into") and os.listdir(out) == ["jax-0.4.30.json"]
+    b = _shard_folder(tmp_path / "b", "jax-0.4.31", schema=99)
+    proc = run_cli("survey", "--merge", a, b, "--data", str(out))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert "observation schema 99" in proc.stderr
+    for bad in (["--shards", "2"], ["--merge", a, "--only", "jax-0.4.30"], ["--dry-run", "--shards", "0"],
+                ["--plan-file", a]):
+        proc = run_cli("survey", *bad, "--data", str(out))
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (bad, proc.stderr)
+    proc = run_cli("survey", "--merge", a)
+    assert proc.returncode == 2 and "--merge needs --data" in proc.stderr
+
+    # Against the plan the shards were cut from: a cell measured as planned is merged, the pending
+    # cells no shard brought are named; a cell measured with other inputs, or an edited plan, is refused.
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    first = plan["cells"][0]
+    shard = tmp_path / "shard-1"
+    shard.mkdir()
+    measured = CellObservations(first["key"], first["series"], first["python"], first["requirements"],
+                                first["exclude_newer"], plan=first["plan"], installed={DISTRIBUTION: __version__})
+    (shard / f"{first['key']}.json").write_text(json.dumps(measured.to_dict()))
+    (tmp_path / "out2").mkdir()
+    proc = run_cli("survey", "--merge", str(shard), "--plan-file", str(plan_file), "--data", str(tmp_path / "out2"),
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["merged"] == [first["key"]]
+    assert json.loads(proc.stdout)["missing"] == plan["pending"][1:]
+    assert proc.stderr.strip() == f"not in any shard's folder, so not merged: {', '.join(plan['pending'][1:])}"
+    (shard / f"{first['key']}.json").write_text(json.dumps({**measured.to_dict(), "plan": first["plan"] + " "}))
+    proc = run_cli("survey", "--merge", str(shard), "--plan-file", str(plan_file), "--data", str(tmp_path / "out2"))
+    assert proc.returncode == 2 and "measured with inputs other than planned" in proc.stderr
+    edited = {**plan, "cells": [{**first, "plan": first["plan"] + " "}] + plan["cells"][1:]}
+    plan_file.write_text(json.dumps(edited))  # the measured cell's inputs, but not the digest
+    proc = run_cli("survey", "--merge", str(shard), "--plan-file", str(plan_file), "--data", str(tmp_path / "out2"))
+    assert proc.returncode == 2 and "its digest does not match its cells" in proc.stderr
