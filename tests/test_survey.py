@@ -657,6 +657,9 @@ def _workflow():
 
 
 def test_the_survey_workflow_is_valid_and_fans_the_cells_out_then_merges_and_draws():
+    """Valid against the workflow schema (check-jsonschema's vendored copy, no network); a plan job,
+    a job per shard, a merge job that checks against the plan and draws; the weekly run is `--new`;
+    every action pinned by commit SHA with a version comment."""
     import subprocess
     import sys
 
@@ -665,21 +668,29 @@ def test_the_survey_workflow_is_valid_and_fans_the_cells_out_then_merges_and_dra
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = _workflow()
     assert doc["permissions"] == {"contents": "read"} and "schedule" in doc["on"]
+    assert doc["on"]["workflow_dispatch"]["inputs"]["args"]["default"] == "--new"
+    with open(WORKFLOW) as f:
+        uses = re.findall(r"uses: (\S+)(.*)", f.read())
+    assert len(uses) == 14 and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action)
+                                   and re.fullmatch(r"  # v\d+(\.\d+)*", note) for action, note in uses), uses
     jobs = doc["jobs"]
     assert "survey --dry-run --json --shards" in "".join(s.get("run", "") for s in jobs["plan"]["steps"])
     assert jobs["plan"]["outputs"]["shards"] == "${{ steps.plan.outputs.shards }}"
     shard = jobs["shard"]
     assert shard["needs"] == "plan" and shard["strategy"]["fail-fast"] is False
     assert shard["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.plan.outputs.shards) }}"
-    assert "--data shard-data" in "".join(s.get("run", "") for s in shard["steps"])
+    assert shard["if"] == "${{ needs.plan.outputs.shards != '[]' }}"  # an empty matrix is an error on GitHub
+    assert '--data "$RUNNER_TEMP/shard-data"' in "".join(s.get("run", "") for s in shard["steps"])
     (upload,) = [s for s in shard["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     assert upload["if"] == "${{ always() }}" and upload["with"]["name"] == "survey-${{ matrix.shard.name }}"
     merge = jobs["merge"]
     assert merge["needs"] == ["plan", "shard"] and "always()" in merge["if"]
-    (download,) = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact")]
+    download, plan = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact")]
     assert download["with"]["pattern"] == "survey-shard-*" and "merge-multiple" not in download["with"]
+    assert plan["with"]["name"] == "survey-plan" == jobs["plan"]["steps"][-1]["with"]["name"]
     runs = "".join(s.get("run", "") for s in merge["steps"])
     assert "survey --merge" in runs and "--heatmap-files docs" in runs and "GITHUB_STEP_SUMMARY" in runs
+    assert "survey --heatmap --data" in runs  # the glyph map, into the job summary
     (upload,) = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     assert "repro/_data/observations/" in upload["with"]["path"] and upload["if"] == "${{ always() }}"
 
@@ -731,7 +742,7 @@ def test_the_shard_step_runs_exactly_the_planned_arguments_into_its_folder(tmp_p
     args = ["--only", "jax-0.4.30", "--only", "a b", "--mode", "jit", "--timeout", "300"]
     proc, calls = _run_step(tmp_path, "shard", "survey", {"SHARD_ARGS": json.dumps(args)})
     assert proc.returncode == 0, proc.stderr
-    assert calls == [UV_PREFIX + args + ["--data", "shard-data"]] and (tmp_path / "shard-data").is_dir()
+    assert calls == [UV_PREFIX + args + ["--data", f"{tmp_path}/shard-data"]] and (tmp_path / "shard-data").is_dir()
 
 
 def test_the_merge_step_merges_every_shard_folder_and_names_the_missing(tmp_path):
@@ -742,7 +753,8 @@ def test_the_merge_step_merges_every_shard_folder_and_names_the_missing(tmp_path
     (tmp_path / "shards" / "survey-shard-1").mkdir(parents=True)
     proc, calls = _run_step(tmp_path, "merge", "merge", {"SHARDS": shards}, "1 cells merged\n")
     assert proc.returncode == 0, proc.stderr
-    assert calls == [UV_PREFIX + ["--merge", "shards/survey-shard-1/", "--data", "repro/_data/observations"]]
+    assert calls == [UV_PREFIX + ["--merge", f"{tmp_path}/shards/survey-shard-1/", "--plan-file",
+                                  f"{tmp_path}/plan/plan.json", "--data", "repro/_data/observations"]]
     assert "::warning::shard-2 uploaded nothing" in proc.stdout
     assert (tmp_path / "survey-changes.txt").read_text() == "1 cells merged\n"
 
