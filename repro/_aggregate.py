@@ -24,6 +24,9 @@ from ._versions import TRACKED, version_text
 STATUS_GLYPH = {"unresolvable": "⛔", "skipped": "➖", "import-failed": "🚫", "incomplete": "⏸️",
                 "unreadable": "❓"}
 NOT_RUN_GLYPH = "⬛"
+VERDICTS_NOTE = ("Verdicts (what a run did against what was expected) are squares here; the release survey's heat "
+                 "map (`survey --heatmap`) draws outcomes (what a call did) with round glyphs (💥 and ⌛ mean the "
+                 "same in both).")
 
 
 def load_cells(cell_dir):
@@ -167,7 +170,7 @@ def render_heatmap(matrix):
     out += [""] + [f"Each {mode} strip, left to right: {', '.join(scenarios)}." for mode, scenarios in by_mode.items()]
     legend = [f"{v.glyph} {v.value}" for v in Verdict] + [f"{NOT_RUN_GLYPH} not run in this cell"]
     legend += [f"{glyph} {status}" for status, glyph in STATUS_GLYPH.items()]
-    return "\n".join(out + ["", " · ".join(legend), ""])
+    return "\n".join(out + ["", " · ".join(legend), "", VERDICTS_NOTE, ""])
 
 
 def aggregate(results=RESULTS):

@@ -140,12 +140,10 @@ def cmd_survey(argv):
 
     opts = _options.survey_options(argv)
     directory = opts.data or DATA_DIR
-    if opts.heatmap:
-        from ._heatmap import write_heatmap
-
-        for path in write_heatmap(directory):
-            _stderr(f"wrote {path}")
-        return EXIT_OK
+    if opts.heatmap or opts.heatmap_files:
+        return _survey_heatmap(opts, directory)
+    if opts.merge:
+        return _survey_merge(opts, directory)
     planned = _survey.plan(series=opts.series)
     if opts.only:
         unknown = sorted(set(opts.only) - {c.key for c in planned})
@@ -155,10 +153,15 @@ def cmd_survey(argv):
     if opts.new:
         planned = _survey.pending(planned, directory, modes=opts.modes)
     if opts.dry_run:
-        todo = {c.key for c in _survey.pending(planned, directory, force=opts.force, modes=opts.modes)}
+        plan = _survey_plan(opts, planned, directory)
+        if opts.json:
+            print(json.dumps(plan, indent=2))
+            return EXIT_OK
         for cell in planned:
-            print(f"{'pending ' if cell.key in todo else 'measured'} {cell.key:24} python {cell.python}  "
+            print(f"{'pending ' if cell.key in plan['pending'] else 'measured'} {cell.key:24} python {cell.python}  "
                   f"{' '.join(cell.requirements)}" + (f"  (as of {cell.exclude_newer[:10]})" if cell.exclude_newer else ""))
+        for shard in plan.get("shards", []):
+            print(f"{shard['name']}: about {shard['expected_seconds']:.0f} s: {' '.join(shard['cells'])}")
         return EXIT_OK
     command = _survey.command_line(argv, directory)
     run = _survey.survey(planned, directory=directory, modes=opts.modes, force=opts.force, keep_envs=opts.keep_envs,
@@ -171,6 +174,64 @@ def cmd_survey(argv):
         print(f"{len(run.measured)} cells measured, {len(run.skipped)} already in the data, {run.seconds:.0f} s")
         for key, (previous, changed) in changes.items():
             print(_survey.render_changes(key, previous, changed))
+    return EXIT_OK
+
+
+def _survey_plan(opts, planned, directory):
+    """`survey --dry-run --json [--shards N]`: the planned cells (with their inputs and a digest of
+    them, which a merge can check against), which are pending, and the pending ones in shards
+    with the arguments that measure each (repro/_fanout.py)."""
+    from . import _fanout, _survey
+
+    todo = _survey.pending(planned, directory, force=opts.force, modes=opts.modes)
+    plan = {"cells": [{"key": c.key, "series": c.series, "python": c.python, "requirements": list(c.requirements),
+                       "exclude_newer": c.exclude_newer, "plan": c.plan_key(), "pending": c in todo}
+                      for c in planned],
+            "pending": [c.key for c in todo],
+            "digest": _fanout.plan_digest({c.key: c.plan_key() for c in planned})}
+    if opts.shards:
+        seconds = _fanout.expected_seconds(todo, directory, opts.modes)
+        plan["shards"] = [{"name": s.name, "cells": list(s.cells), "expected_seconds": s.seconds,
+                           "args": s.args(opts.modes, opts.timeout)} for s in _fanout.shards(todo, opts.shards, seconds)]
+    return plan
+
+
+def _survey_merge(opts, directory):
+    """`survey --merge DIR... --data OUT [--plan-file PLAN]`: the shards' cells into OUT, then what
+    changed in each against the release before (as `--new` prints it). A planned pending cell
+    that no shard brought is named on stderr: its job failed, and the rest is kept."""
+    from . import _fanout, _survey
+
+    plans, pending = _fanout.read_plan(opts.plan_file) if opts.plan_file else (None, [])
+    merged = _fanout.merge(opts.merge, directory, plans)
+    missing = [key for key in pending if key not in merged]
+    if missing:
+        _stderr(f"not in any shard's folder, so not merged: {', '.join(missing)}")
+    changes = {key: _survey.changes_against_previous(key, directory) for key in merged}
+    if opts.json:
+        print(json.dumps({"merged": merged, "missing": missing, "into": directory,
+                          "changes": {k: {"previous": p, "changed": c} for k, (p, c) in changes.items()}}, indent=2))
+    else:
+        print(f"{len(merged)} cells merged into {directory} from {len(opts.merge)} folders")
+        for key, (previous, changed) in changes.items():
+            print(_survey.render_changes(key, previous, changed))
+    return EXIT_OK
+
+
+def _survey_heatmap(opts, directory):
+    """`survey --heatmap` prints the glyph heat map of the data; `--heatmap-files DIR` writes its
+    three forms there."""
+    from ._heatmap import render_glyphs, write_heatmap
+    from ._observations import load
+
+    cells = load(directory)
+    if not cells:
+        raise UsageError(f"no observations in {directory}: nothing to draw")
+    if opts.heatmap_files:
+        for path in write_heatmap(cells, opts.heatmap_files):
+            _stderr(f"wrote {path}")
+    if opts.heatmap:
+        print(render_glyphs(cells), end="")
     return EXIT_OK
 
 

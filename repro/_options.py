@@ -412,7 +412,8 @@ def matrix_options(argv):
     p.add_argument("--json", action="store_true", help="print matrix.json instead of the Markdown")
     p.add_argument("--quiet", action="store_true", help="write the files, print nothing")
     p.add_argument("--heatmap", action="store_true",
-                   help="print the glyph heat map (heatmap.md: a glyph per verdict) instead of the table")
+                   help="print the glyph heat map (heatmap.md: a square per verdict) instead of the table; the "
+                        "files are written either way")
     args = p.parse_args(list(argv))
     if args.json and args.heatmap:
         raise UsageError("--json and --heatmap: choose one")
@@ -435,7 +436,11 @@ class SurveyOptions:
     dry_run: bool = False  # print the plan, measure nothing
     data: Optional[str] = None  # observation folder (default: the package's own)
     timeout: float = 600.0
-    heatmap: bool = False  # (re)draw the heat map from the data, measure nothing
+    heatmap: bool = False  # print the glyph heat map of the data, measure nothing
+    heatmap_files: Optional[str] = None  # write survey.{svg,html,md} of the data into this folder, measure nothing
+    shards: Optional[int] = None  # with --dry-run: the pending cells in this many shards, one job each
+    merge: tuple = ()  # shards' data folders to merge into the data folder, measure nothing
+    plan_file: Optional[str] = None  # with merge: the `--dry-run --json` plan the shards were cut from
     json: bool = False
     cells: int = 2  # cells measured at once
 
@@ -460,13 +465,56 @@ def survey_options(argv):
                    help="cells measured at once, each with its own env; the cores (REPRO_WORKERS) are shared "
                         "out between them, one worker each at least (default 2: on 2 cores, one worker per cell, "
                         "measured faster than two workers per cell or three cells at once)")
-    p.add_argument("--heatmap", action="store_true", help="only draw docs/survey.{svg,html} from the data")
-    p.add_argument("--json", action="store_true", help="print the run's summary as JSON")
+    p.add_argument("--heatmap", action="store_true",
+                   help="print the glyph heat map of the data (Markdown: a round glyph per outcome) and measure nothing")
+    p.add_argument("--heatmap-files", metavar="DIR",
+                   help="write the heat map of the data as survey.svg, survey.html and survey.md into DIR (created if "
+                        "missing; this project's docs/ holds the committed ones) and measure nothing")
+    p.add_argument("--json", action="store_true",
+                   help="print the run's summary as JSON (with --dry-run: the plan; with --merge: what was merged)")
+    p.add_argument("--shards", type=int, metavar="N",
+                   help="with --dry-run: group the pending cells into N shards of about the same expected time, "
+                        "each with the `survey` arguments that measure exactly its cells (for a CI job matrix)")
+    p.add_argument("--merge", nargs="+", action="extend", default=[], metavar="DIR",
+                   help="merge the cell files of shards' data folders into the --data folder (required), as one "
+                        "run would have written them, and print what changed against the release before; refused "
+                        "(exit 2) when they disagree on the observation schema, this tool's version or commit, or "
+                        "the corpus. Measures nothing")
+    p.add_argument("--plan-file", metavar="FILE",
+                   help="with --merge: the plan the shards were cut from (`--dry-run --json` output); a cell "
+                        "measured with other inputs than planned is refused, a pending one no shard brought is named")
     args = p.parse_args(list(argv))
     _positive(args.timeout, "--timeout")
     _positive(args.cells, "--cells")
+    if args.plan_file and not args.merge:
+        raise UsageError("--plan-file checks a merge: use it with --merge")
+    if args.shards is not None:
+        _positive(args.shards, "--shards")
+        if not args.dry_run:
+            raise UsageError("--shards plans a fan-out: use it with --dry-run")
+    if args.merge:
+        mixed = [flag for flag, given in (("--dry-run", args.dry_run), ("--only", args.only), ("--new", args.new),
+                                          ("--force", args.force), ("--heatmap", args.heatmap),
+                                          ("--heatmap-files", args.heatmap_files)) if given]
+        if mixed:
+            raise UsageError(f"--merge and {mixed[0]}: --merge only merges (then run --heatmap-files on the result)")
+        if not args.data:
+            raise UsageError("--merge needs --data OUT: the folder the shards' cells are merged into")
     if args.data and not os.path.isdir(args.data):
         raise UsageError(f"--data {args.data}: not a directory")
+    if args.heatmap_files:
+        _check_folder(args.heatmap_files, "--heatmap-files")
     return SurveyOptions(tuple(dict.fromkeys(args.series)) or SURVEY_SERIES, tuple(args.only),
                          tuple(check_modes(args.mode)), args.new, args.force, args.keep_envs, args.dry_run,
-                         args.data, args.timeout, args.heatmap, args.json, args.cells)
+                         args.data, args.timeout, args.heatmap, heatmap_files=args.heatmap_files, json=args.json,
+                         cells=args.cells, shards=args.shards, merge=tuple(args.merge),
+                         plan_file=args.plan_file)
+
+
+def _check_folder(path, flag):
+    """UsageError unless `path` is a writable folder or one that can be created."""
+    existing = path
+    while existing and not os.path.exists(existing):
+        existing = os.path.dirname(os.path.abspath(existing))
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
+        raise UsageError(f"{flag} {path}: not a writable directory")

@@ -67,6 +67,14 @@ class PlannedCell:
         return json.dumps([self.python, list(self.requirements), self.exclude_newer, corpus_digest()])
 
 
+def corpus_of(plan_key):
+    """The corpus digest inside a cell's `plan` (PlannedCell.plan_key), or None if it has none."""
+    try:
+        return json.loads(plan_key)[-1]
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+
+
 def corpus_digest():
     """A short digest of the corpus and the scenario list."""
     text = json.dumps([sorted((k, e.source) for k, e in SURVEY.items()), list(SCENARIOS)])

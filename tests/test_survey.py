@@ -5,11 +5,14 @@ stand in for the network and the environments; the stored data is checked as it 
 import dataclasses
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from repro import _expectations, _heatmap, _observations, _survey
+from repro import _expectations, _fanout, _heatmap, _observations, _survey
+from repro._errors import UsageError
+from repro._versions import DISTRIBUTION, __version__
 from repro._catalogue import MODES, SCENARIOS
 from repro._corpus import SURVEY
 from repro._index import Release
@@ -471,16 +474,169 @@ def test_heat_map_marks_where_an_outcome_changed(tmp_path):
     cells = load(survey_data(tmp_path))
     svg = _heatmap.render_svg(cells)
     ET.fromstring(svg)  # well-formed
-    (title, releases, rows), = _heatmap.panels(cells)
-    assert releases == ["0.4.30", "0.4.33", "0.4.34", "0.4.35"]
-    assert rows[("no_params", "jit")] == ["custom_node_mismatch", "custom_node_mismatch", "expected_none",
-                                          "expected_none"]
-    assert rows[("seed_fix", "jit")] == ["missing"] * 4
-    assert svg.count('fill="#000"') == 1  # one change, one heavy edge
+    (panel,) = _heatmap.panels(cells)
+    assert panel.title == "JAX" and panel.releases == ["0.4.30", "0.4.33", "0.4.34", "0.4.35"]
+    rows = {row.ident: labels for row, labels in zip(panel.rows, panel.grid)}
+    # only jit was measured: where jit measured something the modes differ, a row each
+    assert rows["no_params [jit]"] == ("custom_node_mismatch", "custom_node_mismatch", "expected_none", "expected_none")
+    assert rows["no_params [eager]"] == ("missing",) * 4 and rows["seed_fix"] == ("missing",) * 4
+    assert [row.ident for row in panel.rows if not row.corpus] == [
+        "no_params [eager]", "no_params [jit]", *(s for s in SCENARIOS if s not in ("no_params", "partition_fix")),
+        "partition_fix [eager]", "partition_fix [jit]"]
+    (boundary,) = panel.boundaries
+    assert boundary.index == 2 and boundary.moved == () and [r.ident for r in boundary.rows] == ["no_params [jit]"]
+    assert svg.count('fill="#000"><title>custom_node_mismatch → expected_none') == 1  # one change, one heavy edge
     glyphs = _heatmap.render_glyphs(cells)
-    assert "| no_params | jit | 🟧🟧🟨🟨 |" in glyphs
-    assert len([line for line in glyphs.splitlines() if line.startswith("| ") and line[2:5] not in ("sce", "---")]) == \
-        len(SCENARIOS) * len(MODES)
+    assert "| no_params [jit] | 🟠🟠│🟡🟡 |" in glyphs and "| seed_fix | ⚪⚪│⚪⚪ |" in glyphs
+    assert "- │ JAX 0.4.33 → 0.4.34: 1 row changed; no other tracked package moved" in glyphs
+
+
+def _series_cell(key, installed, outcomes, modes=("jit",)):
+    """A hand-made cell: `outcomes` maps (module, scenario) to (status, family) for every mode."""
+    observations = [Observation(module, scenario, mode, status, "ValueError" if status == "error" else None, family,
+                                "update" if status == "error" else None, "jax" if status == "error" else None,
+                                agrees=True if status == "converged" else None)
+                    for (module, scenario), (status, family) in outcomes.items() for mode in modes]
+    return cell(key, installed, observations, {})
+
+
+def test_a_boundary_names_the_other_packages_that_moved_with_the_release():
+    """Optax 0.2.3 → 0.2.4 came with another JAX (the cells install the others as of the release
+    day): the boundary says so in the SVG, its hover title, the HTML and the glyph table; Optax
+    0.2.4 → 0.2.5 moved nothing else. In the JAX series jaxlib is the release's own package."""
+    old, new = ("error", "custom_node_mismatch"), ("error", "expected_none")
+    cells = [
+        _series_cell("optax-0.2.3", {"jax": "0.4.33", "jaxlib": "0.4.33", "optax": "0.2.3", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): old}),
+        _series_cell("optax-0.2.4", {"jax": "0.4.35", "jaxlib": "0.4.35", "optax": "0.2.4", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): new}),
+        _series_cell("optax-0.2.5", {"jax": "0.4.35", "jaxlib": "0.4.35", "optax": "0.2.5", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): ("converged", None)}),
+        _series_cell("optax-0.2.6", {"jax": "0.4.36", "jaxlib": "0.4.36", "optax": "0.2.6", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): ("converged", None)}),  # JAX moved, nothing changed: no boundary
+        _series_cell("jax-0.4.33", {"jax": "0.4.33", "jaxlib": "0.4.33", "optax": "0.2.3", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): old}),
+        _series_cell("jax-0.4.34", {"jax": "0.4.34", "jaxlib": "0.4.34", "optax": "0.2.3", "equinox": "0.11.4"},
+                     {("builtin", "no_params"): new}),
+    ]
+    jax_panel, optax_panel = _heatmap.panels(cells)
+    assert [(b.index, b.moved) for b in optax_panel.boundaries] == [
+        (1, (("jax", "0.4.33", "0.4.35"), ("jaxlib", "0.4.33", "0.4.35"))), (2, ())]
+    assert optax_panel.boundaries[0].note() == "jax 0.4.33 → 0.4.35, jaxlib 0.4.33 → 0.4.35 installed with it"
+    assert [(b.index, b.moved) for b in jax_panel.boundaries] == [(1, ())]  # jaxlib moves with JAX: its own
+
+    said = "Optax 0.2.3 → 0.2.4: 1 row changed; jax 0.4.33 → 0.4.35, jaxlib 0.4.33 → 0.4.35 installed with it: " \
+           "not Optax 0.2.4 alone"
+    svg = _heatmap.render_svg(cells)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    lines = [(line.get("stroke"), line.find(f"{ns}title").text) for line in root.iter(f"{ns}line")]
+    assert (_heatmap.CONFOUNDED, said) in lines  # the dashed boundary line's hover title
+    assert ("#000", "Optax 0.2.4 → 0.2.5: 1 row changed; no other tracked package moved") in lines
+    assert ("#000", "JAX 0.4.33 → 0.4.34: 1 row changed; no other tracked package moved") in lines
+    edges = [t.text for t in root.iter(f"{ns}title") if t.text.startswith("custom_node_mismatch → expected_none")]
+    assert "custom_node_mismatch → expected_none; " + said in edges  # the heavy edge's title too
+    assert "a: " + said in [t.text for t in root.iter(f"{ns}text")]  # the note below the panel
+    assert said in _heatmap.render_html(cells)
+    glyphs = _heatmap.render_glyphs(cells)
+    assert "| no_params [jit] | 🟠┊🟡│🟢🟢 |" in glyphs and f"- ┊ {said}" in glyphs
+    assert "| row | 0.2.3 ┊ 0.2.4 │ 0.2.5 0.2.6 |" in glyphs
+
+
+def test_the_corpus_has_a_row_per_behaviour_shared_by_the_pairs_that_behaved_alike():
+    """Corpus modules that did the same in every release share a row (named, with its members
+    listed), one that changed somewhere gets its own, listed first; the built-in problem keeps a
+    row per scenario. Every format shows them."""
+    works, other = ("converged", None), ("error", "control_flow_dtypes")
+    modules = [m for m in SURVEY if m != "builtin"][:3]  # the corpus's order, whatever its modules are
+    def outcomes(first_fixed):
+        return {("builtin", "no_params"): ("error", "custom_node_mismatch"), (modules[0], "no_params"): works,
+                (modules[1], "no_params"): works, (modules[2], "no_params"): works if first_fixed else other}
+    versions = {"jax": "0.4.30", "jaxlib": "0.4.30", "equinox": "0.11.4"}
+    cells = [_series_cell("optax-0.2.4", {**versions, "optax": "0.2.4"}, outcomes(False), modes=MODES),
+             _series_cell("optax-0.2.5", {**versions, "optax": "0.2.5"}, outcomes(True), modes=MODES)]
+    (panel,) = _heatmap.panels(cells)
+    corpus = [(row, labels) for row, labels in zip(panel.rows, panel.grid) if row.corpus]
+    (changed, _), (alike, _), *rest = corpus
+    assert changed.ident == "c1" and changed.members == ((modules[2], "no_params", MODES),)
+    assert dict(corpus)[changed] == ("control_flow_dtypes", "works")
+    assert alike.members == ((modules[0], "no_params", MODES), (modules[1], "no_params", MODES))
+    assert alike.name == f"{modules[0]}, {modules[1]}: no_params"
+    assert all(set(labels) == {"missing"} for _, labels in rest)  # the scenarios nobody measured, in one row
+    assert [b.rows for b in panel.boundaries] == [(changed,)]
+    assert not panel.boundaries[0].moved
+    builtin = [row for row in panel.rows if not row.corpus]
+    assert [row.ident for row in builtin] == list(SCENARIOS)  # both modes agree: one row per scenario
+
+    glyphs = _heatmap.render_glyphs(cells)
+    assert f"| c1 {modules[2]}: no_params | ⚫│🟢 |" in glyphs
+    assert f"- c2: {modules[0]}: no_params; {modules[1]}: no_params" in glyphs
+    svg = _heatmap.render_svg(cells)
+    assert f">c1 {modules[2]}: no_params<title>{modules[2]}: no_params</title>" in svg
+    assert f"<b>c2</b> {modules[0]}, {modules[1]}: no_params" in _heatmap.render_html(cells)
+
+
+def test_the_survey_glyphs_are_round_and_never_mean_what_a_verdict_glyph_means(monkeypatch):
+    """The matrix heat map draws verdicts as squares (Verdict.glyph, and its status glyphs); the
+    survey map draws outcomes. A glyph both use means the same in both; every message family has
+    its own glyph and colour, one the table does not list yet too; each map's legend says which
+    is which."""
+    from repro import _aggregate
+    from repro._outcome import Verdict
+    from repro._signatures import FAMILIES
+
+    def styles(families):
+        labels = dict.fromkeys([name for name, _, _ in _heatmap.STYLES] + [f for f, _ in families] + ["other"])
+        return {label: _heatmap.style_of(label) for label in labels}
+
+    listed = {name for name, _, _ in _heatmap.STYLES}
+    spare = len(_heatmap.SPARE) - len([f for f, _ in FAMILIES if f not in listed])
+    added = tuple((f"new_family_{i}", "never") for i in range(max(1, spare)))  # as a later FAMILIES may add
+    monkeypatch.setattr(_heatmap, "FAMILIES", FAMILIES[:3] + added + FAMILIES[3:])
+    grown = styles(_heatmap.FAMILIES)
+    monkeypatch.undo()
+    for table in (styles(FAMILIES), grown):
+        glyphs, colours = [g for _, g in table.values()], [c for c, _ in table.values()]
+        assert len(set(glyphs)) == len(glyphs) and len(set(colours)) == len(colours), table
+        assert _heatmap.OTHER not in table.values()
+    assert grown["new_family_0"] == _heatmap.SPARE[0]
+    every = [style for _, *style in _heatmap.STYLES] + [list(s) for s in _heatmap.SPARE + (_heatmap.OTHER,)]
+    glyphs = [glyph for _, glyph in every]
+    assert len(set(glyphs)) == len(glyphs)
+    matrix = {v.glyph: v.value for v in Verdict}
+    matrix.update({glyph: status for status, glyph in _aggregate.STATUS_GLYPH.items()})
+    matrix[_aggregate.NOT_RUN_GLYPH] = "not run"
+    labels = [name for name, _, _ in _heatmap.STYLES]
+    shared = {glyph: (label, matrix[glyph]) for label, _, glyph in _heatmap.STYLES if glyph in matrix}
+    assert not [g for _, g in _heatmap.SPARE + (_heatmap.OTHER,) if g in matrix]
+    assert shared == {"💥": ("crash", "CRASH"), "⌛": ("timeout", "TIMEOUT")}
+    assert not [g for g in glyphs if g in "🟥🟧🟨🟩🟦🟪🟫⬛⬜"]  # no squares at all
+
+    cells = load(DATA_DIR)
+    assert _heatmap.GLYPH_NOTE in _heatmap.render_glyphs(cells)
+    assert _heatmap.LEGEND_NOTE in _heatmap.render_svg(cells)
+    assert "round glyphs" in _aggregate.VERDICTS_NOTE
+    from repro._outcome import Outcome  # noqa: F401  (the label of every outcome status has a style)
+    for status in ("crash", "timeout", "wrong_result", "converged"):
+        assert _heatmap.label_of(Observation("m", "s", "jit", status, agrees=True)) in labels
+
+
+def test_survey_heatmap_prints_the_glyph_map_and_heatmap_files_writes_the_three_forms(tmp_path, run_cli):
+    data = survey_data(tmp_path / "data" if (tmp_path / "data").mkdir() is None else None)
+    proc = run_cli("survey", "--heatmap", "--data", data)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == _heatmap.render_glyphs(load(data))
+    out = tmp_path / "pictures"
+    proc = run_cli("survey", "--heatmap-files", str(out), "--data", data)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    assert sorted(os.listdir(out)) == sorted(_heatmap.FILES)
+    assert (out / "survey.svg").read_text() == _heatmap.render_svg(load(data))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_cli("survey", "--heatmap", "--data", str(empty))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    help_text = run_cli("survey", "--help").stdout + run_cli("matrix", "--help").stdout
+    assert help_text.count("print the glyph heat map") == 2  # --heatmap means one thing in both commands
 
 
 # --------------------------------------------------------------------------- the stored data
@@ -586,31 +742,315 @@ def test_force_measures_the_asked_mode_again_and_keeps_the_others(tmp_path):
     assert stored.commit == "c3"  # the file says which run wrote it last
 
 
-def test_the_survey_workflow_is_valid_and_uploads_data_diff_and_heat_map():
+WORKFLOW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".github", "workflows", "survey.yml")
+
+
+def _workflow():
+    from ruamel.yaml import YAML
+
+    with open(WORKFLOW) as f:
+        return YAML(typ="safe").load(f)
+
+
+def test_the_survey_workflow_is_valid_and_fans_the_cells_out_then_merges_and_draws():
+    """Valid against the workflow schema (check-jsonschema's vendored copy, no network); a plan job,
+    a job per shard, a merge job that checks against the plan and draws; the weekly run is `--new`;
+    every action pinned by commit SHA with a version comment."""
     import subprocess
     import sys
 
-    from ruamel.yaml import YAML
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".github", "workflows",
-                        "survey.yml")
     proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-                           path], capture_output=True, text=True, timeout=120)
+                           WORKFLOW], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    doc = YAML(typ="safe").load(open(path))
+    doc = _workflow()
     assert doc["permissions"] == {"contents": "read"} and "schedule" in doc["on"]
-    steps = doc["jobs"]["survey"]["steps"]
-    runs = "".join(s.get("run", "") for s in steps)
-    assert "repro survey" in runs and "--heatmap" in runs and "GITHUB_STEP_SUMMARY" in runs
-    upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact"))
+    assert doc["on"]["workflow_dispatch"]["inputs"]["args"]["default"] == "--new"
+    with open(WORKFLOW) as f:
+        uses = re.findall(r"uses: (\S+)(.*)", f.read())
+    assert len(uses) == 14 and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action)
+                                   and re.fullmatch(r"  # v\d+(\.\d+)*", note) for action, note in uses), uses
+    jobs = doc["jobs"]
+    assert "survey --dry-run --json --shards" in "".join(s.get("run", "") for s in jobs["plan"]["steps"])
+    assert jobs["plan"]["outputs"]["shards"] == "${{ steps.plan.outputs.shards }}"
+    shard = jobs["shard"]
+    assert shard["needs"] == "plan" and shard["strategy"]["fail-fast"] is False
+    assert shard["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.plan.outputs.shards) }}"
+    assert shard["if"] == "${{ needs.plan.outputs.shards != '[]' }}"  # an empty matrix is an error on GitHub
+    assert '--data "$RUNNER_TEMP/shard-data"' in "".join(s.get("run", "") for s in shard["steps"])
+    (upload,) = [s for s in shard["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    assert upload["if"] == "${{ always() }}" and upload["with"]["name"] == "survey-${{ matrix.shard.name }}"
+    merge = jobs["merge"]
+    assert merge["needs"] == ["plan", "shard"] and "always()" in merge["if"]
+    download, plan = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact")]
+    assert download["with"]["pattern"] == "survey-shard-*" and "merge-multiple" not in download["with"]
+    assert plan["with"]["name"] == "survey-plan" == jobs["plan"]["steps"][-1]["with"]["name"]
+    runs = "".join(s.get("run", "") for s in merge["steps"])
+    assert "survey --merge" in runs and "--heatmap-files docs" in runs and "GITHUB_STEP_SUMMARY" in runs
+    assert "survey --heatmap --data" in runs  # the glyph map, into the job summary
+    (upload,) = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     assert "repro/_data/observations/" in upload["with"]["path"] and upload["if"] == "${{ always() }}"
+
+
+def _run_step(tmp_path, job, name, env, uv_stdout=""):
+    """A workflow step's `run` script as Actions runs it (bash -e, no profile) with a stand-in `uv`
+    that records its arguments (one JSON list a line) and prints `uv_stdout`."""
+    import subprocess
+
+    step = next(s for s in _workflow()["jobs"][job]["steps"] if s.get("name") == name)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "uv").write_text("#!/usr/bin/env python3\nimport json, os, sys\n"
+                                "open(os.environ['UV_CALLS'], 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                                f"sys.stdout.write({uv_stdout!r})\n")
+    (bin_dir / "uv").chmod(0o755)
+    calls, output, summary = tmp_path / "uv-calls", tmp_path / "output", tmp_path / "summary"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNNER_TEMP": str(tmp_path),
+           "UV_CALLS": str(calls), "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary), **env}
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-e", "-c", step["run"]], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    recorded = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    return proc, recorded
+
+
+UV_PREFIX = ["run", "--no-project", "--with", "packaging>=22", "python", "-m", "repro", "survey"]
+
+
+def test_the_plan_step_passes_the_args_literally_and_outputs_the_shards(tmp_path):
+    plan = {"pending": ["jax-0.4.30", "optax-0.2.3"], "cells": [],
+            "shards": [{"name": "shard-1", "cells": ["jax-0.4.30"], "expected_seconds": 80.0,
+                        "args": ["--only", "jax-0.4.30"]},
+                       {"name": "shard-2", "cells": ["optax-0.2.3"], "expected_seconds": 70.0,
+                        "args": ["--only", "optax-0.2.3"]}]}
+    (tmp_path / "a-file").write_text("")  # something for `*` to glob, were it globbed
+    proc, calls = _run_step(tmp_path, "plan", "plan", {"ARGS": "--series optax --only '$(touch pwned)' *",
+                                                      "SHARDS": "2"}, json.dumps(plan))
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [UV_PREFIX + ["--dry-run", "--json", "--shards", "2", "--series", "optax", "--only",
+                                  "$(touch pwned)", "*"]]
+    assert not (tmp_path / "pwned").exists()
+    (line,) = (tmp_path / "output").read_text().splitlines()
+    assert line.startswith("shards=") and json.loads(line[len("shards="):]) == [
+        {"name": "shard-1", "args": ["--only", "jax-0.4.30"]}, {"name": "shard-2", "args": ["--only", "optax-0.2.3"]}]
+    assert "2 cells pending, in 2 shards" in (tmp_path / "summary").read_text()
+
+
+def test_the_shard_step_runs_exactly_the_planned_arguments_into_its_folder(tmp_path):
+    args = ["--only", "jax-0.4.30", "--only", "a b", "--mode", "jit", "--timeout", "300"]
+    proc, calls = _run_step(tmp_path, "shard", "survey", {"SHARD_ARGS": json.dumps(args)})
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [UV_PREFIX + args + ["--data", f"{tmp_path}/shard-data"]] and (tmp_path / "shard-data").is_dir()
+
+
+def test_the_merge_step_merges_every_shard_folder_and_names_the_missing(tmp_path):
+    shards = json.dumps([{"name": "shard-1", "args": []}, {"name": "shard-2", "args": []}])
+    proc, calls = _run_step(tmp_path, "merge", "merge", {"SHARDS": "[]"})
+    assert proc.returncode == 0 and calls == [], proc.stderr  # nothing pending: nothing to merge
+    assert "nothing measured" in (tmp_path / "survey-changes.txt").read_text()
+    (tmp_path / "shards" / "survey-shard-1").mkdir(parents=True)
+    proc, calls = _run_step(tmp_path, "merge", "merge", {"SHARDS": shards}, "1 cells merged\n")
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [UV_PREFIX + ["--merge", f"{tmp_path}/shards/survey-shard-1/", "--plan-file",
+                                  f"{tmp_path}/plan/plan.json", "--data", "repro/_data/observations"]]
+    assert "::warning::shard-2 uploaded nothing" in proc.stdout
+    assert (tmp_path / "survey-changes.txt").read_text() == "1 cells merged\n"
 
 
 def test_the_committed_heat_map_is_drawn_from_the_committed_data(tmp_path):
     """docs/survey.* (embedded in the README) agree with repro/_data/observations: redraw them
-    with `lbfgs-equinox-repro survey --heatmap` whenever the data change."""
-    written = _heatmap.write_heatmap(DATA_DIR, str(tmp_path))
+    with `lbfgs-equinox-repro survey --heatmap-files docs` whenever the data change."""
+    written = _heatmap.write_heatmap(STORED, str(tmp_path))
     docs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
     for path in written:
         with open(path) as fresh, open(os.path.join(docs, os.path.basename(path))) as committed:
             assert fresh.read() == committed.read(), f"docs/{os.path.basename(path)} is stale"
+
+
+# --------------------------------------------------------------------------- fanned out: shards and merge
+
+def _measure_by_key(planned, *, modes, **_):
+    """A deterministic measurement whose outcome and seconds depend on the cell."""
+    number = sum(map(ord, planned.key))
+    cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
+                            planned.exclude_newer, plan=planned.plan_key(),
+                            installed={"jax": "0.4.30", DISTRIBUTION: __version__},
+                            seconds={"build": 1.0, **{mode: float(number % 50) for mode in modes}})
+    family = ("custom_node_mismatch", "expected_none")[number % 2]
+    cell.observations = [Observation("builtin", "no_params", mode, "error", "ValueError", family, "update", "jax")
+                         for mode in modes]
+    return cell
+
+
+def _folder(path):
+    return {name: (path / name).read_text() for name in sorted(os.listdir(path))}
+
+
+def test_shards_cover_every_cell_once_and_balance_the_expected_seconds():
+    planned = _survey.plan(FakeIndex())
+    seconds = {p.key: float(10 + 7 * i % 23) for i, p in enumerate(planned)}
+    shards = _fanout.shards(planned, 3, seconds)
+    keys = [key for shard in shards for key in shard.cells]
+    assert sorted(keys) == sorted(p.key for p in planned) and len(keys) == len(set(keys))
+    order = [p.key for p in planned]
+    assert all(list(shard.cells) == sorted(shard.cells, key=order.index) for shard in shards)  # plan order
+    totals = [sum(seconds[k] for k in shard.cells) for shard in shards]
+    assert [shard.seconds for shard in shards] == [round(t, 1) for t in totals]
+    assert max(totals) - min(totals) <= max(seconds.values())  # longest first, least loaded: within one cell
+    assert [s.name for s in shards] == ["shard-1", "shard-2", "shard-3"]
+    # One long cell and many short ones: the long one alone, the others spread evenly over the rest.
+    skewed = {p.key: 10.0 for p in planned}
+    skewed[planned[-1].key] = 1000.0
+    (alone, *rest) = sorted(_fanout.shards(planned, 3, skewed), key=lambda shard: -shard.seconds)
+    assert alone.cells == (planned[-1].key,)
+    assert abs(rest[0].seconds - rest[1].seconds) <= 10.0
+    assert len(_fanout.shards(planned[:2], 5, seconds)) == 2  # never an empty shard
+    assert shards[0].args() == [arg for key in shards[0].cells for arg in ("--only", key)]
+    assert shards[0].args(("jit",), 300.0)[-4:] == ["--mode", "jit", "--timeout", "300"]
+
+
+def test_expected_seconds_come_from_the_last_measurement_else_the_median(tmp_path):
+    planned = _survey.plan(FakeIndex(), series=("jax",))  # jax-0.4.30, jax-0.4.31, jax-0.11.0
+    first, twin, new = planned
+    for key, seconds, same in ((first.key, {"build": 2.0, "jit": 30.0, "eager": 50.0}, {}),
+                               (twin.key, {"build": 1.0}, {"jit": first.key, "eager": first.key})):
+        data = CellObservations(key, "jax", "3.11", [], seconds=seconds, same_env_as=same, plan="p")
+        (tmp_path / f"{key}.json").write_text(json.dumps(data.to_dict()))
+    got = _fanout.expected_seconds(planned, str(tmp_path))
+    assert got == {first.key: 82.0, twin.key: 81.0, new.key: 81.5}  # a twin took its twin's; the new one, the median
+    assert _fanout.expected_seconds(planned, str(tmp_path), ("jit",))[first.key] == 32.0
+
+
+def test_plan_then_one_run_per_shard_then_merge_gives_the_folder_one_run_gives(tmp_path):
+    planned = _survey.plan(FakeIndex())
+    quiet = {"measure": _measure_by_key, "log": lambda m: None}
+    _survey.survey(planned, directory=str(tmp_path / "one"), **quiet)
+    shards = _fanout.shards(planned, 3, _fanout.expected_seconds(planned, str(tmp_path / "none")))
+    folders = []
+    for shard in shards:
+        folder = tmp_path / shard.name
+        _survey.survey([p for p in planned if p.key in shard.cells], directory=str(folder), **quiet)
+        folders.append(str(folder))
+    (tmp_path / "merged").mkdir()
+    merged = _fanout.merge(folders, str(tmp_path / "merged"))
+    assert merged == sorted(p.key for p in planned)
+    assert _folder(tmp_path / "merged") == _folder(tmp_path / "one")
+
+
+def test_merge_keeps_the_modes_a_shard_did_not_measure(tmp_path):
+    planned = _survey.plan(FakeIndex(), series=("optax",))[:1]
+    quiet = {"measure": _measure_by_key, "log": lambda m: None}
+    _survey.survey(planned, directory=str(tmp_path / "data"), modes=("jit",), **quiet)
+    _survey.survey(planned, directory=str(tmp_path / "shard"), modes=("eager",), **quiet)
+    _fanout.merge([str(tmp_path / "shard")], str(tmp_path / "data"))
+    _survey.survey(planned, directory=str(tmp_path / "one"), modes=("jit",), **quiet)
+    _survey.survey(planned, directory=str(tmp_path / "one"), modes=("jit", "eager"), **quiet)
+    assert _folder(tmp_path / "data") == _folder(tmp_path / "one")
+
+
+def _shard_folder(path, key, **changes):
+    planned = next(p for p in _survey.plan(FakeIndex()) if p.key == key)
+    cell = _measure_by_key(planned, modes=MODES)
+    data = {**cell.to_dict(), **changes}
+    path.mkdir(parents=True, exist_ok=True)
+    (path / f"{key}.json").write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"schema": 99}, "was measured with observation schema 99; this tool has"),
+    ({"installed": {DISTRIBUTION: "9.9"}}, f"was measured with tool version {DISTRIBUTION} 9.9; this tool has "
+                                           f"{DISTRIBUTION} {__version__}"),
+    ({"plan": json.dumps(["3.11", [], None, "0123456789ab"])}, "was measured with corpus and scenarios 0123456789ab"),
+])
+def test_merge_refuses_shards_that_disagree_on_how_they_were_measured(tmp_path, change, message):
+    good = _shard_folder(tmp_path / "a", "jax-0.4.30")
+    other = _shard_folder(tmp_path / "b", "jax-0.4.31", **change)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UsageError, match=re.escape(message)):
+        _fanout.merge([good, other], str(tmp_path / "out"))
+    assert os.listdir(tmp_path / "out") == []  # nothing written
+
+
+def test_shards_must_agree_among_themselves_on_what_this_tool_cannot_check():
+    """Two shards built from different commits (a field the schema may record) are refused; a
+    cell that cannot say (it did not install) agrees with anything."""
+    planned = [p for p in _survey.plan(FakeIndex()) if p.key in ("jax-0.4.30", "jax-0.4.31", "jax-0.11.0")]
+    cells = [_measure_by_key(p, modes=MODES) for p in planned]
+    for cell, commit in zip(cells, ("abc", None, "abd")):
+        cell.commit = commit
+    cells[1].installed = {}  # unresolvable: no tool version either
+    _fanout.check_agreement([("a", cells[0]), ("b", cells[1])], _fanout.own_provenance())
+    with pytest.raises(UsageError, match=re.escape("the shards disagree on the commit: abc (jax-0.4.30 in a) and abd "
+                                                   "(jax-0.11.0 in c)")):
+        _fanout.check_agreement([("a", cells[0]), ("b", cells[1]), ("c", cells[2])], _fanout.own_provenance())
+    assert _fanout.tool_of(cells[0]) == f"{DISTRIBUTION} {__version__}" and _fanout.tool_of(cells[1]) is None
+
+
+def test_merge_refuses_a_cell_twice_a_folder_without_cells_and_a_file_that_is_not_a_cell(tmp_path):
+    a, b = _shard_folder(tmp_path / "a", "jax-0.4.30"), _shard_folder(tmp_path / "b", "jax-0.4.30")
+    (tmp_path / "out").mkdir()
+    with pytest.raises(UsageError, match="jax-0.4.30 is in both"):
+        _fanout.merge([a, b], str(tmp_path / "out"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no cell files"):
+        _fanout.merge([a, str(tmp_path / "empty")], str(tmp_path / "out"))
+    (tmp_path / "b" / "jax-0.4.30.json").write_text("{not json")
+    with pytest.raises(UsageError, match="is not a survey cell file"):
+        _fanout.merge([str(tmp_path / "b")], str(tmp_path / "out"))
+
+
+def test_the_survey_command_plans_shards_and_merges_them(tmp_path, run_cli):
+    """Through the CLI, on the recorded index: the shards' arguments select exactly their cells;
+    a merge prints what it merged; one that disagrees is one line on stderr and exit 2."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_cli("survey", "--dry-run", "--json", "--shards", "2", "--series", "optax", "--data", str(empty))
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["pending"] == [c["key"] for c in plan["cells"]] and len(plan["shards"]) == 2
+    for shard in plan["shards"]:
+        again = run_cli("survey", *shard["args"], "--dry-run", "--json", "--data", str(empty))
+        assert json.loads(again.stdout)["pending"] == shard["cells"], again.stderr
+    proc = run_cli("survey", "--dry-run", "--shards", "2", "--series", "optax", "--data", str(empty))
+    assert proc.returncode == 0 and "shard-2: about" in proc.stdout
+
+    out = tmp_path / "out"
+    out.mkdir()
+    a = _shard_folder(tmp_path / "a", "jax-0.4.30")
+    proc = run_cli("survey", "--merge", a, "--data", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("1 cells merged into") and os.listdir(out) == ["jax-0.4.30.json"]
+    b = _shard_folder(tmp_path / "b", "jax-0.4.31", schema=99)
+    proc = run_cli("survey", "--merge", a, b, "--data", str(out))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert "observation schema 99" in proc.stderr
+    for bad in (["--shards", "2"], ["--merge", a, "--only", "jax-0.4.30"], ["--dry-run", "--shards", "0"],
+                ["--plan-file", a]):
+        proc = run_cli("survey", *bad, "--data", str(out))
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, (bad, proc.stderr)
+    proc = run_cli("survey", "--merge", a)
+    assert proc.returncode == 2 and "--merge needs --data" in proc.stderr
+
+    # Against the plan the shards were cut from: a cell measured as planned is merged, the pending
+    # cells no shard brought are named; a cell measured with other inputs, or an edited plan, is refused.
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    first = plan["cells"][0]
+    shard = tmp_path / "shard-1"
+    shard.mkdir()
+    measured = CellObservations(first["key"], first["series"], first["python"], first["requirements"],
+                                first["exclude_newer"], plan=first["plan"], installed={DISTRIBUTION: __version__})
+    (shard / f"{first['key']}.json").write_text(json.dumps(measured.to_dict()))
+    (tmp_path / "out2").mkdir()
+    proc = run_cli("survey", "--merge", str(shard), "--plan-file", str(plan_file), "--data", str(tmp_path / "out2"),
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["merged"] == [first["key"]]
+    assert json.loads(proc.stdout)["missing"] == plan["pending"][1:]
+    assert proc.stderr.strip() == f"not in any shard's folder, so not merged: {', '.join(plan['pending'][1:])}"
+    (shard / f"{first['key']}.json").write_text(json.dumps({**measured.to_dict(), "plan": first["plan"] + " "}))
+    proc = run_cli("survey", "--merge", str(shard), "--plan-file", str(plan_file), "--data", str(tmp_path / "out2"))
+    assert proc.returncode == 2 and "measured with inputs other than planned" in proc.stderr
+    edited = {**plan, "cells": [{**first, "plan": first["plan"] + " "}] + plan["cells"][1:]}
+    plan_file.write_text(json.dumps(edited))  # the measured cell's inputs, but not the digest
+    proc = run_cli("survey", "--merge", str(shard), "--plan-file", str(plan_file), "--data", str(tmp_path / "out2"))
+    assert proc.returncode == 2 and "its digest does not match its cells" in proc.stderr
