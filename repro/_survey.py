@@ -36,7 +36,7 @@ from typing import Callable, Optional
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from . import _bytecode, _envs, _index
+from . import _bytecode, _envs, _index, _paths
 from ._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from ._corpus import SURVEY
 from ._files import write_json_atomic
@@ -46,7 +46,6 @@ from ._observations import DATA_DIR, CellObservations, Observation, load, path_o
 
 FLOORS = {"jax": "0.4.30", "optax": "0.2.3", "equinox": "0.11.4"}  # lbfgs since optax 0.2.3
 PYTHONS = ("3.11", "3.12")  # the oldest that a release supports is the one it is surveyed on
-ENV_ROOT = os.path.join(_envs.ROOT, ".repro-cache", "survey")
 _INSTALLED_CODE = ("import json, platform; from importlib import metadata; print(json.dumps({'python': "
                    "platform.python_version(), 'installed': {d.metadata['Name'].lower(): d.version "
                    "for d in metadata.distributions()}}))")
@@ -134,7 +133,7 @@ def corpus_jobs(mode):
             for module, entry in SURVEY.items() for scenario in SCENARIOS]
 
 
-def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, timeout=600, log=print,
+def measure_cell(planned, *, modes=MODES, env_root=None, keep_env=False, timeout=600, log=print,
                  command="repro survey", workers=None, worker_count=None, twins=None, flags=None, bytecode=None):
     """Build the cell's env, run the corpus there, return its CellObservations (never raises
     for a cell-level failure: an unresolvable or unimportable env is recorded as such, after
@@ -149,14 +148,15 @@ def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, tim
     `flags` (an `AcceptedFlags`): the XLA flags a cell with the same jaxlib started with in this
     run, so that this cell's workers do not try again the flags that XLA rejected.
     `bytecode`: a folder where the `.pyc` files of the distributions this cell's workers imported
-    are kept, and from which the env gets those of earlier cells (`_bytecode`)."""
+    are kept, and from which the env gets those of earlier cells (`_bytecode`).
+    `env_root`: where the env is built (default: the cache's survey/, repro._paths)."""
     cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
                             planned.exclude_newer, plan=planned.plan_key(), command=command, measured=_now())
     interpreter = _envs.find_interpreter(planned.python)
     if interpreter is None:
         cell.status, cell.reason = "skipped", f"no Python {planned.python} interpreter on this machine"
         return cell
-    path, pool = os.path.join(env_root, planned.key), None
+    path, pool = os.path.join(env_root or _paths.cache_path("survey"), planned.key), None
     tries = [planned.exclude_newer] + ([planned.fallback_exclude_newer] if planned.fallback_exclude_newer else [])
     try:
         for exclude_newer in tries:
