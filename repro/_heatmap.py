@@ -2,7 +2,8 @@
 
 Releases along the x axis (one panel per series: JAX, Optax, Equinox), scenario x mode along
 the y axis, one square per (release, scenario, mode) coloured by the outcome's message family
-(or works / wrong result), for the built-in problem. Where a row's outcome changes from one
+(or works / wrong result), for the built-in problem, or for the problem file a folder of
+`survey --problem` measured (`subject`). Where a row's outcome changes from one
 release to the next, the square gets a heavy left edge and the column a tick on top: the three
 eras of the `no_params` message read off at a glance. Written as SVG (for the README), as HTML
 (the SVG with a legend, hover titles, for a browser), and as a Markdown glyph table (for a
@@ -14,12 +15,15 @@ import os
 
 from packaging.version import Version
 
+from . import _paths
 from ._catalogue import MODES, SCENARIOS
 from ._files import write_text_atomic
-from ._observations import DATA_DIR, load
+from ._observations import DATA_DIR, PROBLEM_MODULE, load
 
 MODULE = "builtin"
-DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+BUILTIN = "built-in problem"
+# Where `survey --heatmap` draws the packaged data from a checkout: its docs/ (the README shows it).
+DOCS = os.path.join(_paths.checkout(), "docs") if _paths.checkout() else None
 SERIES = (("jax", "JAX"), ("optax", "Optax"), ("equinox", "Equinox"))
 # What an outcome is called in the legend, its colour and its glyph; first match on the label.
 STYLES = (
@@ -58,6 +62,13 @@ def style_of(label):
     return OTHER
 
 
+def subject(cells):
+    """(module, what it is called): the problem file(s) that `survey --problem` measured into
+    these cells, else the built-in problem."""
+    files = sorted({c.problem["file"] for c in cells if c.problem})
+    return (PROBLEM_MODULE, "problem " + ", ".join(files)) if files else (MODULE, BUILTIN)
+
+
 def panels(cells, module=MODULE):
     """[(title, [cell keys], {(scenario, mode): [label per cell]})] per series, releases in order."""
     out = []
@@ -76,11 +87,11 @@ def panels(cells, module=MODULE):
     return out
 
 
-def render_svg(cells, module=MODULE):
+def render_svg(cells, module=MODULE, what=BUILTIN):
     """The heat map as one SVG document (a panel per series, stacked)."""
     parts, y, width = [], 0, 0
     for title, releases, rows in panels(cells, module):
-        svg, height, w = _panel(title, releases, rows, y)
+        svg, height, w = _panel(title, releases, rows, y, what)
         parts.append(svg)
         y, width = y + height + 24, max(width, w)
     width = max(width, 600)
@@ -90,9 +101,9 @@ def render_svg(cells, module=MODULE):
             f'font-family="sans-serif" font-size="10">\n' + "\n".join(parts) + legend + "\n</svg>\n")
 
 
-def _panel(title, releases, rows, y0):
+def _panel(title, releases, rows, y0, what=BUILTIN):
     out = [f'<text x="4" y="{y0 + 14}" font-size="13" font-weight="bold">{html.escape(title)} releases '
-           f'(built-in problem)</text>']
+           f'({html.escape(what)})</text>']
     for i, release in enumerate(releases):
         x = LEFT + i * (CELL + GAP) + CELL / 2
         out.append(f'<text transform="translate({x},{y0 + TOP - 4}) rotate(-60)" font-size="8">{release}</text>')
@@ -130,19 +141,19 @@ def _legend(y0, labels, width):
     return "\n".join(out), y - y0 + CELL + 8
 
 
-def render_html(cells, module=MODULE):
+def render_html(cells, module=MODULE, what=BUILTIN):
     return ("<!doctype html>\n<meta charset=\"utf-8\">\n<title>repro survey: optax.lbfgs on Equinox modules</title>\n"
             "<h1>optax.lbfgs on an Equinox module, release by release</h1>\n"
-            "<p>Each square: what one call pattern did on the built-in problem in one surveyed release "
+            f"<p>Each square: what one call pattern did on the {html.escape(what)} in one surveyed release "
             "(hover for details). A heavy left edge: the outcome changed from the release before.</p>\n"
-            + render_svg(cells, module))
+            + render_svg(cells, module, what))
 
 
-def render_glyphs(cells, module=MODULE):
+def render_glyphs(cells, module=MODULE, what=BUILTIN):
     """The JAX panel as a Markdown table of glyphs (GitHub job summaries show no inline images)."""
     out = []
     for title, releases, rows in panels(cells, module):
-        out += [f"**{title} releases** (built-in problem)", "",
+        out += [f"**{title} releases** ({what})", "",
                 "| scenario | mode | " + " ".join(releases) + " |", "| --- | --- | --- |"]
         for (scenario, mode), labels in rows.items():
             out.append(f"| {scenario} | {mode} | " + "".join(style_of(label)[1] for label in labels) + " |")
@@ -153,12 +164,16 @@ def render_glyphs(cells, module=MODULE):
 
 
 def write_heatmap(directory=DATA_DIR, docs=DOCS):
-    """docs/survey.svg, docs/survey.html and docs/survey.md from the observations in `directory`."""
+    """survey.svg, survey.html and survey.md in `docs` (a checkout's docs/ by default) from the
+    observations in `directory`, of the problem they measured (`subject`)."""
+    if docs is None:
+        raise ValueError("no docs/ folder outside a checkout: say where the heat map goes")
     cells = load(directory)
+    module, what = subject(cells)
     os.makedirs(docs, exist_ok=True)
     written = []
-    for name, text in (("survey.svg", render_svg(cells)), ("survey.html", render_html(cells)),
-                       ("survey.md", render_glyphs(cells))):
+    for name, render in (("survey.svg", render_svg), ("survey.html", render_html), ("survey.md", render_glyphs)):
+        text = render(cells, module, what)
         path = os.path.join(docs, name)
         write_text_atomic(path, text)
         written.append(path)
