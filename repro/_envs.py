@@ -137,14 +137,14 @@ def harness_facts(extras):
     return {"wheel": _wheel.digest(files), "extras": list(extras)}
 
 
-def harness(extras, wheels=None):
+def harness(extras):
     """The installer arguments that put this harness, with `extras`, into an env: the checkout,
-    editable; or the installed copy as a wheel, packed once into `wheels` (default: the cache's)."""
+    editable; or the installed copy as a wheel, packed once into the cache's wheels/."""
     extra = f"[{','.join(extras)}]" if extras else ""
     root = _paths.checkout()
     if root:
         return ["-e", root + extra]
-    path, _ = _wheel.harness_wheel(wheels or _paths.cache_path("wheels"))
+    path, _ = _wheel.harness_wheel(_paths.cache_path("wheels"))
     return [f"{DISTRIBUTION}{extra} @ {pathlib.Path(path).as_uri()}"]
 
 
@@ -174,9 +174,9 @@ def _backend(interpreter, backend):
 
 
 def build_env(path, interpreter, requirements, *, backend=None, project=True, extras=("test",),
-              exclude_newer=None, fresh=False, timeout=1800, wheels=None):
+              exclude_newer=None, fresh=False, timeout=1800):
     """Create/refresh a venv at `path` with `requirements` (+ this harness, with `extras`: see
-    `harness`; `wheels`: where an installed copy's wheel is kept).
+    `harness`).
 
     `backend`: "uv", or "pip" (virtualenv if the interpreter has it, else venv; then pip);
     default uv when installed. Reused as-is when its stamp says it was built from the same
@@ -196,7 +196,7 @@ def build_env(path, interpreter, requirements, *, backend=None, project=True, ex
             if json.load(f).get("key") == key:
                 return EnvResult(True, path, env_python(path), time.perf_counter() - start, True, backend=backend)
     shutil.rmtree(path, ignore_errors=True)
-    install = reqs + (harness(extras, wheels) if project else [])
+    install = reqs + (harness(extras) if project else [])
     rebuilt = [arg for name, spec in filter(None, map(source_pin, reqs))
                if spec.startswith("git+") and not _git.pinned_commit(spec) for arg in ("--refresh-package", name)]
     if backend == "uv":

@@ -35,30 +35,45 @@ WHEEL_FILES = ("METADATA", "WHEEL", "entry_points.txt")
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same files make the same bytes
 
 
-@functools.lru_cache(maxsize=None)
-def installed_files():
-    """(dist-info folder name, {archive name: bytes}) of the running distribution, as above.
-    UsageError when the running package is not that distribution's installed files."""
+def _distribution():
+    """The installed distribution whose files are the running package; UsageError otherwise
+    (a copy of the package with no installation record, or another installation's)."""
     try:
         dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         dist = None
-    here = os.path.realpath(os.path.join(PACKAGE, "__init__.py"))
-    if dist is None or not dist.files or os.path.realpath(str(dist.locate_file(f"{IMPORT_NAME}/__init__.py"))) != here:
+    located = dist and dist.files and os.path.realpath(str(dist.locate_file(f"{IMPORT_NAME}/__init__.py")))
+    if located != os.path.realpath(os.path.join(PACKAGE, "__init__.py")):
         raise UsageError(f"{PACKAGE} is neither a checkout of {DISTRIBUTION} nor its installed files, so it cannot "
                          f"be put into an environment: install it (uv tool install / pipx install / pip install) "
                          f"or run it from a checkout")
-    info = next(str(f).split("/")[0] for f in dist.files if str(f).split("/")[0].endswith(".dist-info"))
+    return dist
+
+
+def _packed(name, info):
+    """Whether the installed file `name` goes into the wheel (see above)."""
+    if name.startswith("../") or name.endswith(".pyc") or "/__pycache__/" in f"/{name}":
+        return False
+    top, _, rest = name.partition("/")
+    return top != info or rest in WHEEL_FILES or rest.startswith("licenses/")
+
+
+@functools.lru_cache(maxsize=None)
+def installed_files():
+    """(dist-info folder name, {archive name: bytes}) of the running distribution, as above."""
+    dist = _distribution()
+    names = [str(entry).replace(os.sep, "/") for entry in dist.files]
+    info = next(name.split("/")[0] for name in names if name.split("/")[0].endswith(".dist-info"))
     files = {}
-    for entry in dist.files:
-        name = str(entry).replace(os.sep, "/")
-        top, _, rest = name.partition("/")
-        if name.startswith("../") or name.endswith(".pyc") or "/__pycache__/" in f"/{name}":
+    for entry, name in zip(dist.files, names):
+        if not _packed(name, info):
             continue
-        if top == info and not (rest in WHEEL_FILES or rest.startswith("licenses/")):
-            continue
-        with open(dist.locate_file(entry), "rb") as f:
-            files[name] = f.read()
+        try:
+            with open(dist.locate_file(entry), "rb") as f:
+                files[name] = f.read()
+        except OSError as error:
+            raise UsageError(f"{DISTRIBUTION}'s installed file {name} cannot be read ({error.strerror or error}): "
+                             "reinstall it") from None
     return info, files
 
 

@@ -111,6 +111,15 @@ def test_an_installed_copy_is_packed_into_a_wheel_whose_record_matches_its_files
     assert _wheel.pack(info, files) == _wheel.pack(info, dict(reversed(list(files.items()))))  # same files, same bytes
 
 
+def test_the_wheel_carries_the_package_and_the_wheels_own_metadata_not_what_installers_add():
+    info = "lbfgs_equinox_repro-0.1.0.dist-info"
+    record = ["repro/__init__.py", "repro/_data/observations/jax-0.4.30.json", "repro/__pycache__/_cli.cpython-311.pyc",
+              "../../../bin/lbfgs-equinox-repro", f"{info}/METADATA", f"{info}/WHEEL", f"{info}/entry_points.txt",
+              f"{info}/licenses/LICENSE", f"{info}/RECORD", f"{info}/INSTALLER", f"{info}/REQUESTED",
+              f"{info}/direct_url.json", f"{info}/uv_cache.json"]
+    assert [name for name in record if _wheel._packed(name, info)] == record[:2] + record[4:8]
+
+
 def test_an_env_of_an_installed_copy_is_rebuilt_when_the_copy_changes(monkeypatch):
     """From a checkout the stamp holds the pyproject facts (the code is live, editable); from an
     installed copy, the digest of the files its wheel is packed from."""
@@ -255,15 +264,15 @@ def _work(tmp_path):
 
 
 NO_PARAMS_BOUNDARY = ["--scenario", "no_params", "--mode", "jit", "--json", "--quiet"]
-PINS = "optax==0.2.4,equinox==0.11.10"
+PINS = "optax==0.2.4,equinox==0.11.10"  # first, as bisect orders them: the same requirement list, the same env stamp
 
 
 @pytest.mark.slow
 def test_diff_and_bisect_run_from_an_installed_wheel_in_an_empty_folder(installed, tmp_path):
     """jax 0.4.33 -> 0.4.34 changes the no_params message (measured): diff sees it, and bisect
-    over the same versions names 0.4.34, in diff's env folders of the user cache."""
+    over the same versions names 0.4.34, reusing diff's envs from the user cache."""
     work = _work(tmp_path)
-    proc = installed.run(work, "diff", "--a", f"jax==0.4.33,{PINS}", "--b", f"jax==0.4.34,{PINS}", *NO_PARAMS_BOUNDARY)
+    proc = installed.run(work, "diff", "--a", f"{PINS},jax==0.4.33", "--b", f"{PINS},jax==0.4.34", *NO_PARAMS_BOUNDARY)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the pair differs
     (pair,) = json.loads(proc.stdout)["differs"]
     assert (pair["a"]["signature"], pair["b"]["signature"]) == ("ValueError:custom_node_mismatch@update[jax]",
@@ -273,6 +282,7 @@ def test_diff_and_bisect_run_from_an_installed_wheel_in_an_empty_folder(installe
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(proc.stdout)
     assert (data["last_unchanged"], data["first_changed"]) == ("0.4.33", "0.4.34")
+    assert data["built"] == 0  # diff's envs, found in the user cache and reused as they are
 
     envs = [os.path.join(installed.cache, "envs", name) for name in os.listdir(os.path.join(installed.cache, "envs"))]
     (digest,) = os.listdir(os.path.join(installed.cache, "wheels"))
@@ -307,7 +317,8 @@ def test_survey_measures_a_problem_file_into_the_users_folder_and_draws_it(insta
     assert measured.contents[PROBLEM_MODULE]["non_array_leaves"] is True  # its function and str fields
 
     # The oracle: `run --problem` on the same file, here in the tool's own env with the same versions.
-    proc = installed.run(work, "run", "--problem", str(problem), "--mode", "jit", "--batch", "--json", "--quiet")
+    proc = installed.run(work, "run", "--problem", str(problem), "--mode", "jit", "--batch", "--jobs", "1", "--json",
+                         "--quiet")
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     ran = json.loads(proc.stdout)
     assert {k: ran["versions"][k] for k in TRACKED} == measured.versions
