@@ -1,7 +1,7 @@
 """`repro bisect` and `repro diff`: find the release (or commit) where an outcome signature changed. No JAX.
 
 Host side only. For each probed version an environment is built with uv
-(repro._envs.build_env, cached under .repro-cache/envs/), the scenarios run there in an
+(repro._envs.build_env, cached in the cache's envs/: repro._paths), the scenarios run there in an
 isolated child (`python -m repro._jax._child`), and the outcome *signatures* (exception
 type, message family, phase, library; or converged/crash/timeout) are compared with the
 good end's. A version whose env cannot be built, or where JAX/Optax/Equinox cannot be
@@ -30,15 +30,12 @@ import os
 import time
 from typing import Callable, Optional
 
-from . import _envs, _git, _index
+from . import _envs, _git, _index, _paths
 from ._errors import EXIT_AMBIGUOUS, EXIT_NOT_AS_EXPECTED, EXIT_OK, EXIT_UNPROBEABLE, UsageError
 from ._isolate import check_problem, run_batch
 from ._progress import Progress, format_seconds
 from ._results import judge
 from ._versions import TRACKED, header, is_source, requirement, version_text
-
-CACHE_DIR = os.path.join(_envs.ROOT, ".repro-cache", "envs")
-GIT_CACHE = os.path.join(_envs.ROOT, ".repro-cache", "git")
 
 
 # --------------------------------------------------------------------------- search logic
@@ -169,15 +166,17 @@ class EnvOracle:
     `runner(python)` -> (outcomes, skip reason or "") replaces what runs in each env (tests
     bisect a tiny package with it); `project=False` leaves this project out of the envs.
     `progress` (repro._progress.Progress) shows what is being built or run on its live bar.
+    `cache_dir`: where the envs live (default: the cache's envs/, repro._paths).
     """
 
-    def __init__(self, requirements, pairs, *, python, timeout, cache_dir=CACHE_DIR, progress=None, problem=None,
+    def __init__(self, requirements, pairs, *, python, timeout, cache_dir=None, progress=None, problem=None,
                  runner=None, project=True):
         self.requirements, self.pairs, self.timeout, self.problem = requirements, list(pairs), timeout, problem
         self.interpreter = _envs.find_interpreter(python)
         if self.interpreter is None:
             raise UsageError(f"no Python {python} interpreter on this machine (pyenv or PATH)")
-        self.cache_dir, self.progress, self.probed = cache_dir, progress or Progress(quiet=True), 0
+        self.cache_dir = cache_dir or _paths.cache_path("envs")
+        self.progress, self.probed = progress or Progress(quiet=True), 0
         self.runner, self.project = runner or self.run_scenarios, project
 
     def env_path(self, reqs, exclude_newer):
@@ -425,19 +424,20 @@ class Bisection:
                   f"wall {self.wall_seconds:.1f} s")
 
 
-def bisect(options, *, progress=None, cache_dir=CACHE_DIR, git_cache=GIT_CACHE, **oracle):
+def bisect(options, *, progress=None, cache_dir=None, git_cache=None, **oracle):
     """Run the bisect (or, with `options.every`, the sweep) that `options`
     (repro._options.BisectOptions) asks for. UsageError for a pin or version not on the index,
     or a --source that is not a repository holding both refs. `progress`
-    (repro._progress.Progress): a line per probe, `probe 3 of ≤ 7: jax 0.4.34 ...`. `oracle`:
-    EnvOracle's `runner` and `project`, for tests."""
+    (repro._progress.Progress): a line per probe, `probe 3 of ≤ 7: jax 0.4.34 ...`. `cache_dir`,
+    `git_cache`: where envs and clones live (default: the cache's envs/ and git/, repro._paths).
+    `oracle`: EnvOracle's `runner` and `project`, for tests."""
     progress = progress or Progress(quiet=True)
     pins, source = check_pins(options.pins), None
     if options.by_date:
         candidates, package, requirements = date_candidates(*options.by_date), "date", date_requirements(pins)
     elif options.source:
         package = options.package
-        repo = _git.repository(options.source, git_cache)
+        repo = _git.repository(options.source, git_cache or _paths.cache_path("git"))
         good, bad = _git.resolve(repo, options.good, "--good"), _git.resolve(repo, options.bad, "--bad")
         candidates, requirements = _git.first_parent(repo, good, bad), commit_requirements(package, repo, pins)
         source = {"repository": repo, "good": options.good, "bad": options.bad}
@@ -497,7 +497,7 @@ class Diff:
         return "\n".join(lines)
 
 
-def diff(options, *, progress=None, cache_dir=CACHE_DIR):
+def diff(options, *, progress=None, cache_dir=None):
     """Run every pair of `options` (repro._options.DiffOptions) under both version sets.
     `progress` (repro._progress.Progress): a line per side, `side 1 of 2: a ...`."""
     progress = progress or Progress(quiet=True)

@@ -9,11 +9,12 @@ imports this module. Bad input is one line on stderr and exit 2; an unreachable 
 one line and exit 5. Subcommands that need JAX run it in child processes.
 """
 
+import dataclasses
 import json
 import os
 import sys
 
-from . import _options
+from . import _options, _paths
 from ._errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
@@ -50,6 +51,15 @@ def cmd_run(argv):
     return EXIT_OK if result["as_expected"] else EXIT_NOT_AS_EXPECTED
 
 
+def _use_cache(opts):
+    """This run's cache folder (`--cache-dir`, else REPRO_CACHE_DIR, else the default: repro._paths),
+    made if missing; one that cannot be made or written is bad input, before anything is built."""
+    if opts.cache_dir:
+        return _paths.use_cache_dir(opts.cache_dir)
+    label = _paths.CACHE_ENV if os.environ.get(_paths.CACHE_ENV) else "cache folder"
+    return _paths.writable_dir(_paths.cache_dir(), label)
+
+
 def _check_problem_here(problem, timeout):
     """The problem file's content flags in this environment; a file that does not load is bad input."""
     if not problem:
@@ -67,6 +77,7 @@ def cmd_bisect(argv):
     from ._bisect import bisect
 
     opts = _options.bisect_options(argv)
+    _use_cache(opts)
     with Progress(unit="probe", quiet=opts.quiet) as progress:
         run = bisect(opts, progress=progress)
     print(json.dumps(run.to_dict(), indent=2, default=str) if opts.json else run.render())
@@ -78,6 +89,7 @@ def cmd_diff(argv):
     from ._bisect import diff
 
     opts = _options.diff_options(argv)
+    _use_cache(opts)
     with Progress(unit="side", quiet=opts.quiet) as progress:
         result = diff(opts, progress=progress)
     if result.unbuildable:
@@ -134,17 +146,19 @@ def cmd_matrix(argv):
 
 
 def cmd_survey(argv):
-    """`survey`: measure every release into repro/_data/observations/ (repro/_survey.py)."""
+    """`survey`: measure every release into a folder of observations (repro/_survey.py)."""
     from . import _survey
-    from ._observations import DATA_DIR
 
     opts = _options.survey_options(argv)
-    directory = opts.data or DATA_DIR
+    directory = _survey_folder(opts)
     if opts.heatmap or opts.heatmap_files:
         return _survey_heatmap(opts, directory)
     if opts.merge:
         return _survey_merge(opts, directory)
     planned = _survey.plan(series=opts.series)
+    if opts.problem:
+        problem = _survey.Problem.read(opts.problem)
+        planned = [dataclasses.replace(cell, problem=problem) for cell in planned]
     if opts.only:
         unknown = sorted(set(opts.only) - {c.key for c in planned})
         if unknown:
@@ -163,15 +177,20 @@ def cmd_survey(argv):
         for shard in plan.get("shards", []):
             print(f"{shard['name']}: about {shard['expected_seconds']:.0f} s: {' '.join(shard['cells'])}")
         return EXIT_OK
+    _writable_data(directory, opts)
+    _check_problem_where_jax_is(opts.problem, opts.timeout)
+    _use_cache(opts)
     command = _survey.command_line(argv, directory)
     run = _survey.survey(planned, directory=directory, modes=opts.modes, force=opts.force, keep_envs=opts.keep_envs,
                          timeout=opts.timeout, command=command, log=_stderr, cells_at_once=opts.cells)
     changes = {key: _survey.changes_against_previous(key, directory) for key in run.measured} if opts.new else {}
     if opts.json:
         print(json.dumps({"measured": run.measured, "skipped": run.skipped, "seconds": round(run.seconds, 1),
+                          "data": directory,
                           "changes": {k: {"previous": p, "changed": c} for k, (p, c) in changes.items()}}, indent=2))
     else:
-        print(f"{len(run.measured)} cells measured, {len(run.skipped)} already in the data, {run.seconds:.0f} s")
+        print(f"{len(run.measured)} cells measured, {len(run.skipped)} already in the data, {run.seconds:.0f} s: "
+              f"{directory}")
         for key, (previous, changed) in changes.items():
             print(_survey.render_changes(key, previous, changed))
     return EXIT_OK
@@ -220,19 +239,63 @@ def _survey_merge(opts, directory):
 
 def _survey_heatmap(opts, directory):
     """`survey --heatmap` prints the glyph heat map of the data; `--heatmap-files DIR` writes its
-    three forms there."""
-    from ._heatmap import render_glyphs, write_heatmap
+    three forms there (never inside an installed package)."""
+    from ._heatmap import panels, render_glyphs, write_heatmap
     from ._observations import load
 
     cells = load(directory)
     if not cells:
-        raise UsageError(f"no observations in {directory}: nothing to draw")
+        raise UsageError(f"no observation files in {directory}: give --data DIR (a folder `survey` measured into)")
+    if not panels(cells):
+        raise UsageError(f"nothing to draw in {directory}: the heat map has a panel per jax, optax and equinox "
+                         f"release series, and its cells are {', '.join(sorted({c.series for c in cells}))} cells")
     if opts.heatmap_files:
-        for path in write_heatmap(cells, opts.heatmap_files):
+        target = os.path.abspath(opts.heatmap_files)
+        if _paths.inside_package(target):
+            raise UsageError(f"--heatmap-files {target}: inside the installed package: choose a folder of your own")
+        for path in write_heatmap(cells, _paths.writable_dir(target, "--heatmap-files")):
             _stderr(f"wrote {path}")
     if opts.heatmap:
         print(render_glyphs(cells), end="")
     return EXIT_OK
+
+
+def _survey_folder(opts):
+    """The survey's data folder, read and written: --data; else, from a checkout and without
+    --problem, the packaged observations (the maintainers' workflow: the expectations' data);
+    else the current directory (an installed copy's package is read-only data, and a problem's
+    observations are the user's, never the packaged ones)."""
+    from ._observations import DATA_DIR
+
+    if opts.data:
+        return os.path.abspath(opts.data)
+    return DATA_DIR if _paths.checkout() and not opts.problem else os.getcwd()
+
+
+def _writable_data(directory, opts):
+    """Bad input, before anything is built: a data folder inside the installed package, the
+    packaged corpus data for a problem's observations, or a folder that cannot be written."""
+    from ._observations import DATA_DIR
+
+    label = "--data" if opts.data else "the current directory (no --data given):"
+    if _paths.inside_package(directory):
+        raise UsageError(f"--data {directory}: inside the installed package, whose observations are read-only data: "
+                         "choose a folder of your own")
+    if opts.problem and os.path.realpath(directory) == os.path.realpath(DATA_DIR):
+        raise UsageError(f"--data {directory}: the packaged corpus observations; a problem's observations go into a "
+                         "folder of their own")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"{label} {directory}: not writable")
+
+
+def _check_problem_where_jax_is(problem, timeout):
+    """Load the problem file here before any env is built, when JAX is installed here (with the
+    tool, as its dependencies are): a file that does not load is bad input, found in seconds,
+    not a survey of failed cells. Without JAX here, each cell finds out and records why."""
+    import importlib.util
+
+    if problem and importlib.util.find_spec("jax") is not None:
+        _check_problem_here(problem, timeout)
 
 
 COMMANDS = {"run": cmd_run, "report": cmd_report, "bisect": cmd_bisect, "diff": cmd_diff, "matrix": cmd_matrix,

@@ -8,8 +8,12 @@ With uv (about 10x faster than pip here): `uv venv` + `uv pip install`, using uv
 download cache (uv's default location; nothing is set here). Without uv: `virtualenv`
 when the interpreter has it, else the standard library's `venv`, then pip.
 
-This project is installed editable, with the extras asked for (the test suite's
-dependencies are the `test` extra in pyproject.toml, read by the installer itself). The
+This harness goes into every env with the extras asked for (the test suite's dependencies
+are the `test` extra in pyproject.toml, read by the installer itself), wherever it runs from
+(`harness`): from a source checkout, the checkout, editable, so an edit is live in every env
+and the suite's envs are not rebuilt for it; from an installed copy (uv tool, pipx, pip), that
+copy re-packed as a wheel (repro._wheel), cached by its content. The stamp records what
+would change it: the checkout's dependencies and extras, or the wheel's digest. The
 envs are not byte-compiled at install: this machine sets PYTHONDONTWRITEBYTECODE, so a
 `.pth` hook (`BYTECODE_HOOK`) lets the env's Python write `.pyc` files as modules are
 first imported: only what is used gets compiled, once.
@@ -22,8 +26,8 @@ an edited file is picked up without --refresh, also offline); a git ref that is 
 sha (a branch) is refreshed (`--refresh-package`); a commit sha is built once and cached.
 
 An env is reused as it is when its stamp says it was built from the same inputs: the
-interpreter, the requirements (and the state of their sources), the project's own
-dependencies and extras, the backend, the `--exclude-newer` date and the bytecode hook.
+interpreter, the requirements (and the state of their sources), the harness (`harness_facts`),
+the backend, the `--exclude-newer` date and the bytecode hook.
 """
 
 import dataclasses
@@ -31,16 +35,15 @@ import glob
 import hashlib
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
 import time
 
-from . import _git
-from ._versions import TRACKED, source_pin
+from . import _git, _paths, _wheel
+from ._versions import DISTRIBUTION, TRACKED, source_pin
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYPROJECT = os.path.join(ROOT, "pyproject.toml")
 _STAMP = ".repro-env.json"
 BYTECODE_HOOK = "import sys; sys.dont_write_bytecode = False\n"
 _PTH = "repro_write_bytecode.pth"
@@ -106,21 +109,43 @@ def env_python(path):
 
 
 def project_facts(extras):
-    """What this project brings into an env: its name, scripts, dependencies and the named
-    extras, from pyproject.toml (the whole file where Python < 3.11 has no tomllib)."""
+    """What this project brings into an env from its checkout: its name, scripts, dependencies
+    and the named extras, from pyproject.toml (the whole file where Python < 3.11 has no tomllib)."""
+    pyproject = os.path.join(_paths.checkout(), "pyproject.toml")
     try:
         import tomllib
     except ImportError:  # pragma: no cover - Python 3.10
-        with open(PYPROJECT, encoding="utf-8") as f:
+        with open(pyproject, encoding="utf-8") as f:
             return f.read()
-    with open(PYPROJECT, "rb") as f:
+    with open(pyproject, "rb") as f:
         project = tomllib.load(f)["project"]
     optional = project.get("optional-dependencies", {})
     unknown = [name for name in extras if name not in optional]
     if unknown:
-        raise ValueError(f"no extra {unknown} in {PYPROJECT}")
+        raise ValueError(f"no extra {unknown} in {pyproject}")
     return {"name": project.get("name"), "scripts": project.get("scripts", {}),
             "dependencies": project.get("dependencies", []), **{name: optional[name] for name in extras}}
+
+
+def harness_facts(extras):
+    """What an env's stamp records of this harness: from a checkout, `project_facts` (the code
+    is installed editable: an edit needs no rebuild, a new dependency does); from an installed
+    copy, the digest of the files its wheel is packed from (any change rebuilds the env)."""
+    if _paths.checkout():
+        return project_facts(extras)
+    _, files = _wheel.installed_files()
+    return {"wheel": _wheel.digest(files), "extras": list(extras)}
+
+
+def harness(extras):
+    """The installer arguments that put this harness, with `extras`, into an env: the checkout,
+    editable; or the installed copy as a wheel, packed once into the cache's wheels/."""
+    extra = f"[{','.join(extras)}]" if extras else ""
+    root = _paths.checkout()
+    if root:
+        return ["-e", root + extra]
+    path, _ = _wheel.harness_wheel(_paths.cache_path("wheels"))
+    return [f"{DISTRIBUTION}{extra} @ {pathlib.Path(path).as_uri()}"]
 
 
 def source_states(requirements):
@@ -134,7 +159,7 @@ def source_states(requirements):
 
 def env_key(interpreter, requirements, *, backend, project, extras, exclude_newer):
     """The reuse stamp: a digest of everything an env is built from (the bytecode hook included)."""
-    inputs = [interpreter, list(requirements), backend, project and project_facts(extras), exclude_newer,
+    inputs = [interpreter, list(requirements), backend, project and harness_facts(extras), exclude_newer,
               BYTECODE_HOOK]
     states = source_states(requirements)
     if states:  # (absent otherwise: the envs built before source pins keep their stamps)
@@ -150,7 +175,8 @@ def _backend(interpreter, backend):
 
 def build_env(path, interpreter, requirements, *, backend=None, project=True, extras=("test",),
               exclude_newer=None, fresh=False, timeout=1800):
-    """Create/refresh a venv at `path` with `requirements` (+ this project editable, with `extras`).
+    """Create/refresh a venv at `path` with `requirements` (+ this harness, with `extras`: see
+    `harness`).
 
     `backend`: "uv", or "pip" (virtualenv if the interpreter has it, else venv; then pip);
     default uv when installed. Reused as-is when its stamp says it was built from the same
@@ -170,7 +196,7 @@ def build_env(path, interpreter, requirements, *, backend=None, project=True, ex
             if json.load(f).get("key") == key:
                 return EnvResult(True, path, env_python(path), time.perf_counter() - start, True, backend=backend)
     shutil.rmtree(path, ignore_errors=True)
-    install = reqs + (["-e", f"{ROOT}[{','.join(extras)}]" if extras else ROOT] if project else [])
+    install = reqs + (harness(extras) if project else [])
     rebuilt = [arg for name, spec in filter(None, map(source_pin, reqs))
                if spec.startswith("git+") and not _git.pinned_commit(spec) for arg in ("--refresh-package", name)]
     if backend == "uv":

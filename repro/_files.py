@@ -17,12 +17,17 @@ _UMASK = _umask()  # read once, at import: os.umask is process-wide, not safe to
 def write_text_atomic(path, text):
     """Write so a reader never sees a half-written file (temp file + rename); the file gets the
     permissions an ordinary write would give it (mkstemp's are owner-only)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path, data):
+    """`write_text_atomic` for bytes (a wheel)."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,7 +1,7 @@
 """Git for source pins and commit-level bisect: the one place repro runs git on the host. No JAX.
 
-- `repository(source)`: a local checkout as it is, or a clone of a git URL cached under
-  .repro-cache/git/ (fetched again when asked for again).
+- `repository(source, cache_dir)`: a local checkout as it is, or a clone of a git URL cached in
+  `cache_dir` (the cache's git/: repro._paths; fetched again when asked for again).
 - `resolve`, `first_parent`, `commit_info`: the refs of `repro bisect --source`, the
   first-parent commits between them, and what names a commit (sha, date, subject, PR number).
 - `state_digest(directory)`: what a local-directory pin's env is keyed by, so an env is rebuilt

@@ -25,14 +25,17 @@ import os
 
 from packaging.version import Version
 
+from . import _paths
 from ._catalogue import MODES, SCENARIOS
 from ._corpus import SURVEY
 from ._files import write_text_atomic
-from ._observations import TRACKED
+from ._observations import PROBLEM_MODULE, TRACKED
 from ._signatures import FAMILIES
 
 MODULE = "builtin"
-DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+BUILTIN = "built-in problem"
+# Where `survey --heatmap-files` defaults to from a checkout: its docs/ (the README shows it); None elsewhere.
+DOCS = os.path.join(_paths.checkout(), "docs") if _paths.checkout() else None
 FILES = ("survey.svg", "survey.html", "survey.md")
 # (series, title, the tracked packages its cells pin to the release): a boundary names the others that moved.
 SERIES = (("jax", "JAX", ("jax", "jaxlib")), ("optax", "Optax", ("optax",)), ("equinox", "Equinox", ("equinox",)))
@@ -160,6 +163,7 @@ class Panel:
     boundaries: tuple
     left_out: tuple  # (key, status) of the series' cells that measured nothing
     find: Lookup
+    what: str = BUILTIN  # what the top rows measured (`subject`)
 
     @property
     def releases(self):
@@ -178,6 +182,13 @@ class Panel:
                 if text not in seen:
                     seen.append(text)
         return seen
+
+
+def subject(cells):
+    """(module, what it is called): the problem file(s) that `survey --problem` measured into
+    these cells, else the built-in problem."""
+    files = sorted({c.problem["file"] for c in cells if getattr(c, "problem", None)})
+    return (PROBLEM_MODULE, "problem " + ", ".join(files)) if files else (MODULE, BUILTIN)
 
 
 def release_of(cell):
@@ -233,10 +244,11 @@ def build_rows(cells, find=None):
     that change somewhere first, each group in corpus order), the same in every panel."""
     find = find or Lookup(cells)
     columns = [c for _, _, _, members, _ in series_cells(cells) for c in members]
+    top, _ = subject(cells)
     rows = [Row(scenario + _modes_text(modes), scenario + _modes_text(modes), ((module, scenario, modes),), False)
-            for module, scenario, modes in _units(find, MODULE, columns)]
+            for module, scenario, modes in _units(find, top, columns)]
     groups = {}
-    for module in (m for m in SURVEY if m != MODULE):
+    for module in (m for m in SURVEY if m != top):
         for unit in _units(find, module, columns):
             groups.setdefault(_labels(find, unit, columns), []).append(unit)
     ordered = sorted(groups.items(), key=lambda item: len(set(item[0])) == 1)  # stable: changing rows first
@@ -252,7 +264,7 @@ def panels(cells):
     for series, title, own, members, left_out in series_cells(cells):
         grid = tuple(_labels(find, row.members[0], members) for row in rows)
         out.append(Panel(series, title, tuple(members), tuple(rows), grid,
-                         tuple(_boundaries(members, rows, grid, own)), left_out, find))
+                         tuple(_boundaries(members, rows, grid, own)), left_out, find, subject(cells)[1]))
     return out
 
 
@@ -344,7 +356,7 @@ def _panel_svg(panel, y0):
                        f'same in every release share a row</text>')
             y += 14
         if r == 0:
-            out.append(f'<text x="4" y="{y - 4}" font-weight="bold">built-in problem</text>')
+            out.append(f'<text x="4" y="{y - 4}" font-weight="bold">{html.escape(panel.what)}</text>')
         row_y.append(y)
         out.append(f'<text x="{left - 6}" y="{y + CELL - 3}" text-anchor="end">{html.escape(row.title)}'
                    f'<title>{html.escape(row.describe())}</title></text>')

@@ -1,7 +1,8 @@
 """The survey's observations, as data: one JSON file per surveyed cell. No JAX.
 
-`repro survey` writes `repro/_data/observations/<cell>.json`; the expectations table
-(`repro/_expectations.py`) is derived from these files and nothing else. A file holds where
+`repro survey` writes `<data folder>/<cell>.json` (from a checkout, by default, the packaged
+`repro/_data/observations/`); the expectations table (`repro/_expectations.py`) is derived
+from the packaged files and nothing else. A file holds where
 and how it was measured (date, command, Python, every installed package), the content flags
 of each corpus module as that env computed them, and one compact observation per (module,
 scenario, mode): its status and failure signature, iterations, and how it compared with the
@@ -19,6 +20,7 @@ from ._outcome import Outcome
 SCHEMA = 2  # 2: leaf lists in contents, no status in `family`, provenance (tool, commit, cache)
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data", "observations")
 TRACKED = ("jax", "jaxlib", "optax", "equinox")
+PROBLEM_MODULE = "problem"  # the module a user's problem file is recorded as (`survey --problem`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +101,9 @@ class CellObservations:
     # mode -> a cell measured earlier in the same run whose env was identical (same Python,
     # every installed distribution at the same version): its observations are this cell's.
     same_env_as: dict = dataclasses.field(default_factory=dict)
+    # `survey --problem`: the problem file measured instead of the built-in problem and the corpus
+    # (repro._survey.Problem.record: file, path, digest, source); None for the corpus survey.
+    problem: Optional[dict] = None
     schema: int = SCHEMA
 
     @property
@@ -109,6 +114,8 @@ class CellObservations:
     def to_dict(self):
         data = dataclasses.asdict(self)
         data["observations"] = [o.to_dict() for o in self.observations]
+        if data["problem"] is None:  # the corpus survey's files stay as they were
+            del data["problem"]
         return data
 
     @classmethod

@@ -33,7 +33,8 @@ COMMANDS = {
               "differs from the good end's",
     "diff": "run every scenario under two version sets and print the pairs that differ",
     "matrix": "collect the matrix cells' results into results/matrix.{md,json} and a glyph heat map",
-    "survey": "measure every JAX, Optax and Equinox release into repro/_data/observations/ (the expectations' data)",
+    "survey": "measure every JAX, Optax and Equinox release (the corpus, or your --problem file) into a folder "
+              "of observations (the expectations' data)",
 }
 DEFAULT_COMMAND = "run"
 
@@ -119,6 +120,8 @@ class RunOptions:
     quiet: bool = False  # no progress lines on stderr
 
 
+_CACHE_HELP = ("where environments (and clones, wheels) are built and reused; default: $REPRO_CACHE_DIR, else "
+               "a checkout's .repro-cache/, else ~/.cache/lbfgs-equinox-repro ($XDG_CACHE_HOME)")
 _PIN_HELP = "NAME==VERSION, NAME @ git+URL[@REF] or NAME @ DIRECTORY (a local checkout, uncommitted changes included)"
 _PROBLEM_HELP = "a Python file defining `model` (an eqx.Module), `loss` (model -> float scalar) and optionally " \
                 "`optimum`: the scenarios run on it instead of the built-in problem"
@@ -261,6 +264,7 @@ class BisectOptions:
     quiet: bool = False
     source: Optional[str] = None  # a git URL or checkout: --good/--bad are commits of it
     problem: Optional[str] = None
+    cache_dir: Optional[str] = None  # --cache-dir (None: repro._paths.cache_dir decides)
 
     @property
     def pairs(self):
@@ -275,7 +279,7 @@ def bisect_parser():
     p.add_argument("--bad", help="newer version; with --source a tag, branch or sha")
     p.add_argument("--source", metavar="GIT_URL_OR_PATH",
                    help="bisect the package's commits (first-parent history from --good to --bad) in this git "
-                        "repository: a local checkout or a URL (cloned into .repro-cache/git/)")
+                        "repository: a local checkout or a URL (cloned into the cache's git/: --cache-dir)")
     p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP)
     p.add_argument("--by-date", metavar="START..END",
                    help=f"move {', '.join(TRACKED)} together (all that is not --pin'ned): "
@@ -294,6 +298,7 @@ def bisect_parser():
                    help=f"seconds per scenario (default {BisectOptions.timeout:g})")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--cache-dir", metavar="DIR", help=_CACHE_HELP)
     return p
 
 
@@ -308,7 +313,7 @@ def bisect_options(argv):
     pins = parse_pins(args.pin)
     common = dict(scenarios=scenarios, modes=modes, pins=pins, python=args.python, timeout=args.timeout,
                   every=args.every, prereleases=args.pre, yanked=args.yanked, json=args.json, quiet=args.quiet,
-                  source=args.source, problem=problem_file(args.problem))
+                  source=args.source, problem=problem_file(args.problem), cache_dir=args.cache_dir)
     if args.by_date:
         if args.package or args.good or args.bad or args.source:
             raise UsageError("--by-date replaces --package/--good/--bad/--source")
@@ -332,6 +337,7 @@ class DiffOptions:
     json: bool = False
     problem: Optional[str] = None
     quiet: bool = False
+    cache_dir: Optional[str] = None  # --cache-dir (None: repro._paths.cache_dir decides)
 
     @property
     def pairs(self):
@@ -351,6 +357,7 @@ def diff_options(argv):
     p.add_argument("--timeout", type=float, default=DiffOptions.timeout)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--cache-dir", metavar="DIR", help=_CACHE_HELP)
     args = p.parse_args(list(argv))
     scenarios = check_scenarios([] if args.scenario == ["all"] else args.scenario, allow_self_tests=False)
     sides = {}
@@ -359,7 +366,8 @@ def diff_options(argv):
         if not sides[label]:
             raise UsageError(f"--{label}: no pins given")
     return DiffOptions(sides["a"], sides["b"], tuple(scenarios), tuple(check_modes(args.mode)), args.python,
-                       _positive(args.timeout, "--timeout"), args.json, problem_file(args.problem), args.quiet)
+                       _positive(args.timeout, "--timeout"), args.json, problem_file(args.problem), args.quiet,
+                       args.cache_dir)
 
 
 # --- repro report / repro matrix --------------------------------------------------------------
@@ -434,7 +442,7 @@ class SurveyOptions:
     force: bool = False  # measure again cells already in the data
     keep_envs: bool = False
     dry_run: bool = False  # print the plan, measure nothing
-    data: Optional[str] = None  # observation folder (default: the package's own)
+    data: Optional[str] = None  # observation folder (None: repro._cli._survey_folder decides)
     timeout: float = 600.0
     heatmap: bool = False  # print the glyph heat map of the data, measure nothing
     heatmap_files: Optional[str] = None  # write survey.{svg,html,md} of the data into this folder, measure nothing
@@ -443,6 +451,8 @@ class SurveyOptions:
     plan_file: Optional[str] = None  # with merge: the `--dry-run --json` plan the shards were cut from
     json: bool = False
     cells: int = 2  # cells measured at once
+    problem: Optional[str] = None  # a problem file measured instead of the built-in problem and the corpus
+    cache_dir: Optional[str] = None  # --cache-dir (None: repro._paths.cache_dir decides)
 
 
 def survey_options(argv):
@@ -457,9 +467,15 @@ def survey_options(argv):
                    help="only releases not in the data yet; print what changed against the release before")
     p.add_argument("--force", action="store_true",
                    help="measure cells already in the data again (in the --mode(s) asked; other modes are kept)")
-    p.add_argument("--keep-envs", action="store_true", help="keep each cell's env (.repro-cache/survey/)")
+    p.add_argument("--keep-envs", action="store_true", help="keep each cell's env (in the cache's survey/)")
     p.add_argument("--dry-run", action="store_true", help="print the planned cells and what is pending")
-    p.add_argument("--data", metavar="DIR", help="observation folder (default: repro/_data/observations)")
+    p.add_argument("--problem", metavar="FILE.py",
+                   help=_PROBLEM_HELP + ", in every cell asked, instead of the built-in problem and the corpus; "
+                        "its observations go into --data (default: the current directory), never the packaged data")
+    p.add_argument("--data", metavar="DIR",
+                   help="observation folder, read and written (default: from a checkout without --problem, the "
+                        "packaged repro/_data/observations, which is the maintainers' workflow; otherwise the "
+                        "current directory: an installed copy's packaged data is read-only)")
     p.add_argument("--timeout", type=float, default=SurveyOptions.timeout, help="seconds per scenario")
     p.add_argument("--cells", type=int, default=SurveyOptions.cells, metavar="N",
                    help="cells measured at once, each with its own env; the cores (REPRO_WORKERS) are shared "
@@ -483,6 +499,7 @@ def survey_options(argv):
     p.add_argument("--plan-file", metavar="FILE",
                    help="with --merge: the plan the shards were cut from (`--dry-run --json` output); a cell "
                         "measured with other inputs than planned is refused, a pending one no shard brought is named")
+    p.add_argument("--cache-dir", metavar="DIR", help=_CACHE_HELP)
     args = p.parse_args(list(argv))
     _positive(args.timeout, "--timeout")
     _positive(args.cells, "--cells")
@@ -508,7 +525,7 @@ def survey_options(argv):
                          tuple(check_modes(args.mode)), args.new, args.force, args.keep_envs, args.dry_run,
                          args.data, args.timeout, args.heatmap, heatmap_files=args.heatmap_files, json=args.json,
                          cells=args.cells, shards=args.shards, merge=tuple(args.merge),
-                         plan_file=args.plan_file)
+                         plan_file=args.plan_file, problem=problem_file(args.problem), cache_dir=args.cache_dir)
 
 
 def _check_folder(path, flag):

@@ -18,6 +18,13 @@ of the distributions they share (`_bytecode`). A cell already measured with the
 same plan is skipped, so an interrupted survey resumes where it stopped; a cell that cannot
 be installed or imported is written with its reason. `--new` measures only releases that are
 not in the data yet and prints what changed against the release before.
+
+With a `Problem` (`survey --problem FILE.py`) each cell measures that file instead of the built-in
+problem and the corpus, through every scenario, as `run --problem` runs it: the user's
+question is what their own model does on each release, and the corpus, already measured in the
+packaged data for the same cells, would multiply the cost by its size for nothing new. The
+cell's file records the problem (`Problem.record`: file name, digest, source), and the plan key
+holds its digest, so an edited file is measured again.
 """
 
 import dataclasses
@@ -36,21 +43,48 @@ from typing import Callable, Optional
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from . import _bytecode, _envs, _index
+from . import _bytecode, _envs, _index, _paths
 from ._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from ._corpus import SURVEY
 from ._files import write_json_atomic
 from ._isolate import Workers, default_workers
 from ._matrix import CELLS
-from ._observations import DATA_DIR, CellObservations, Observation, load, path_of
+from ._observations import DATA_DIR, PROBLEM_MODULE, CellObservations, Observation, load, path_of
 from ._versions import DISTRIBUTION, SCRIPT, __version__, checkout_state
 
 FLOORS = {"jax": "0.4.30", "optax": "0.2.3", "equinox": "0.11.4"}  # lbfgs since optax 0.2.3
 PYTHONS = ("3.11", "3.12")  # the oldest that a release supports is the one it is surveyed on
-ENV_ROOT = os.path.join(_envs.ROOT, ".repro-cache", "survey")
 _INSTALLED_CODE = ("import json, platform; from importlib import metadata; print(json.dumps({'python': "
                    "platform.python_version(), 'installed': {d.metadata['Name'].lower(): d.version "
                    "for d in metadata.distributions()}}))")
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A user's problem file as the survey measures it (`survey --problem FILE.py`): where it
+    is (its tracebacks and `__file__` name it) and its text as read once, when the survey began."""
+
+    path: str
+    source: str
+
+    @classmethod
+    def read(cls, path):
+        with open(path, encoding="utf-8") as f:
+            return cls(os.path.abspath(path), f.read())
+
+    def digest(self):
+        """A short digest of the file's text and the scenario list: what its plan key holds."""
+        return hashlib.sha256(json.dumps([self.source, list(SCENARIOS)]).encode()).hexdigest()[:12]
+
+    def job_source(self):
+        """What a worker runs: the file's text compiled under its own path, so that tracebacks
+        and `__file__` name the file, as when `run --problem` loads it."""
+        return f"__file__ = {self.path!r}\nexec(compile({self.source!r}, {self.path!r}, 'exec'))\n"
+
+    def record(self):
+        """What a cell's file keeps of it: enough to know, and to rerun, what was measured."""
+        return {"file": os.path.basename(self.path), "path": self.path, "digest": self.digest(),
+                "source": self.source}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +95,13 @@ class PlannedCell:
     requirements: tuple
     exclude_newer: Optional[str] = None
     fallback_exclude_newer: Optional[str] = None  # when the newest resolution cannot import
+    problem: Optional[Problem] = None  # measured instead of the built-in problem and the corpus
 
     def plan_key(self):
-        """Everything a cell's measurement depends on but the code: a new corpus measures again."""
-        return json.dumps([self.python, list(self.requirements), self.exclude_newer, corpus_digest()])
+        """Everything a cell's measurement depends on but the code: a new corpus, or an edited
+        problem file, measures again."""
+        what = f"problem:{self.problem.digest()}" if self.problem else corpus_digest()
+        return json.dumps([self.python, list(self.requirements), self.exclude_newer, what])
 
 
 def corpus_of(plan_key):
@@ -143,7 +180,13 @@ def corpus_jobs(mode):
             for module, entry in SURVEY.items() for scenario in SCENARIOS]
 
 
-def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, timeout=600, log=print,
+def problem_jobs(problem, mode):
+    """[(PROBLEM_MODULE, (source, scenario, mode, budget))]: a problem file through every
+    scenario with the full budget, as `run --problem` runs it."""
+    return [(PROBLEM_MODULE, (problem.job_source(), scenario, mode, {})) for scenario in SCENARIOS]
+
+
+def measure_cell(planned, *, modes=MODES, env_root=None, keep_env=False, timeout=600, log=print,
                  command="repro survey", workers=None, worker_count=None, twins=None, flags=None, bytecode=None):
     """Build the cell's env, run the corpus there, return its CellObservations (never raises
     for a cell-level failure: an unresolvable or unimportable env is recorded as such, after
@@ -158,16 +201,19 @@ def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, tim
     `flags` (an `AcceptedFlags`): the XLA flags a cell with the same jaxlib started with in this
     run, so that this cell's workers do not try again the flags that XLA rejected.
     `bytecode`: a folder where the `.pyc` files of the distributions this cell's workers imported
-    are kept, and from which the env gets those of earlier cells (`_bytecode`)."""
+    are kept, and from which the env gets those of earlier cells (`_bytecode`).
+    `env_root`: where the env is built (default: the cache's survey/, repro._paths)."""
     tool, commit = provenance()
     cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
                             planned.exclude_newer, plan=planned.plan_key(), command=command, measured=_now(),
                             tool=tool, commit=commit)
+    if planned.problem:
+        cell.problem = planned.problem.record()
     interpreter = _envs.find_interpreter(planned.python)
     if interpreter is None:
         cell.status, cell.reason = "skipped", f"no Python {planned.python} interpreter on this machine"
         return cell
-    path, pool = os.path.join(env_root, planned.key), None
+    path, pool = os.path.join(env_root or _paths.cache_path("survey"), planned.key), None
     tries = [planned.exclude_newer] + ([planned.fallback_exclude_newer] if planned.fallback_exclude_newer else [])
     try:
         for exclude_newer in tries:
@@ -192,7 +238,7 @@ def measure_cell(planned, *, modes=MODES, env_root=ENV_ROOT, keep_env=False, tim
             cell.exclude_newer = exclude_newer
             if flags:
                 flags.add(cell, pool.xla_flags)
-            _run_corpus(cell, pool, modes)
+            _run_corpus(cell, pool, modes, planned.problem)
             if bytecode:
                 _bytecode.keep(path, bytecode)
             return cell
@@ -245,13 +291,13 @@ def _start_workers(python, timeout, workers=None, worker_count=None, xla_flags=N
         return None, error
 
 
-def _run_corpus(cell, pool, modes):
-    """Every module through every scenario on the started `pool`, jit then eager, each mode
-    timed; the cell records the XLA flags its workers compile with."""
+def _run_corpus(cell, pool, modes, problem=None):
+    """Every module (or the `problem` alone) through every scenario on the started `pool`, jit
+    then eager, each mode timed; the cell records the XLA flags its workers compile with."""
     cell.xla_flags = pool.xla_flags
     for mode in [m for m in ("jit", "eager") if m in modes]:
         start = time.perf_counter()
-        jobs = corpus_jobs(mode)
+        jobs = problem_jobs(problem, mode) if problem else corpus_jobs(mode)
         for (module, _), outcome in zip(jobs, pool.run([job for _, job in jobs])):
             cell.contents.setdefault(module, dict(outcome.contents or {}))
             cell.observations.append(Observation.of(module, outcome))

@@ -40,7 +40,8 @@ else:
 
 def pytest_collection_modifyitems(config, items):
     """Host-only tests once per run (REPRO_HOST_TESTS=0 deselects them); the Workers-based
-    tests first and together (xdist group "workers"), then `slow` ones, then the rest."""
+    tests first and together (xdist group "workers"), then `slow` ones, then the rest; the
+    tests of the installed wheel together (xdist group "installed")."""
     if os.environ.get("REPRO_HOST_TESTS", "1") == "0":
         host = [item for item in items if item.get_closest_marker("host")]
         if host:
@@ -49,6 +50,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "workers" in item.fixturenames:
             item.add_marker(pytest.mark.xdist_group("workers"))
+        elif "installed" in item.fixturenames:  # one installed wheel (tests/test_installed.py) serves them all
+            item.add_marker(pytest.mark.xdist_group("installed"))
     items.sort(key=lambda item: 0 if "workers" in item.fixturenames else 1 if item.get_closest_marker("slow") else 2)
 
 

@@ -153,7 +153,7 @@ def test_a_cell_whose_env_is_identical_to_one_measured_in_this_run_takes_its_obs
         def close(self):
             pass
 
-    def run_corpus(cell, pool, modes):
+    def run_corpus(cell, pool, modes, problem=None):
         runs.append(cell.key)
         cell.xla_flags = "--xla_backend_optimization_level=0"
         for mode in modes:
