@@ -1,0 +1,170 @@
+"""A module compared with its own earlier result (repro/_baseline.py), on constructed rows.
+
+The rows are what repro._results.judge makes of an Outcome (its signature, verdict, observed
+text and the outcome itself); the comparison with real environments (jax 0.4.33 -> 0.4.34)
+is in tests/test_baseline_envs.py.
+"""
+
+import json
+import os
+import stat
+import sys
+
+import pytest
+
+from repro import _baseline
+from repro._bisect import Diff
+from repro._errors import UsageError
+from repro._outcome import Outcome
+
+# Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
+pytestmark = pytest.mark.host
+
+V33 = {"python": "3.11.7", "jax": "0.4.33", "jaxlib": "0.4.33", "optax": "0.2.4", "equinox": "0.11.10"}
+V34 = {**V33, "jax": "0.4.34", "jaxlib": "0.4.34"}
+CONTENTS = {"non_array_leaves": True, "first_array": "float"}
+AGREES = {"compared": 12, "departed_at": None, "reference_error": None}
+
+
+def row(outcome, verdict):
+    """A result row as repro._results.judge writes it (its expectation left out: not compared)."""
+    return {"scenario": outcome.scenario, "mode": outcome.mode, "expected": "-", "observed": outcome.observed(),
+            "verdict": verdict, "signature": outcome.signature(), "outcome": outcome.to_dict()}
+
+
+def raised(family, scenario="no_params", mode="jit", versions=V33):
+    return row(Outcome(scenario, mode, "error", "ValueError", "...", family, "update", "jax", versions=versions,
+                       contents=CONTENTS), "REPRODUCED")
+
+
+def converged(scenario="partition_fix", mode="jit", reference=AGREES, status="converged", verdict="WORKAROUND-OK"):
+    return row(Outcome(scenario, mode, status, iterations=12, initial_loss=1.0, final_loss=1e-7, grad_norm=1e-4,
+                       contents=CONTENTS, reference=dict(reference)), verdict)
+
+
+def test_agreement_names_how_a_finished_run_compares_with_the_reference():
+    def agreement(status, **reference):
+        return _baseline.agreement(Outcome("partition_fix", "jit", status, reference=reference or None))
+
+    assert agreement("converged", **AGREES) == "agrees"
+    assert agreement("wrong_result", compared=3, departed_at=2, reference_error=None) == "departed at iteration 2"
+    assert agreement("converged", compared=0, departed_at=None,
+                     reference_error="TypeError: unsupported operand") == "reference raised TypeError"
+    assert agreement("error") is None and agreement("converged") is None  # nothing compared
+
+
+def test_the_first_check_records_and_a_later_one_reports_exactly_what_changed(tmp_path):
+    path = tmp_path / "sub" / "baseline.json"  # its folder is made
+    before = [raised("custom_node_mismatch"), converged()]
+    assert _baseline.read(path) is None
+    first = _baseline.compare(path, None, before, V33, {"max_steps": 50})
+    assert first.action == "recorded" and first.compared == 2 and first.changes == []
+    stored = json.loads(path.read_text())
+    assert stored["schema"] == 1 and stored["versions"] == V33 and stored["contents"] == CONTENTS
+    assert stored["recorded"] and stored["settings"] == {"max_steps": 50}
+    assert [(p["scenario"], p["signature"], p["reference"]) for p in stored["pairs"]] == [
+        ("no_params", "ValueError:custom_node_mismatch@update[jax]", None), ("partition_fix", "converged", "agrees")]
+
+    same = _baseline.compare(path, _baseline.read(path), before, V33, {"max_steps": 50})
+    assert same.action == "compared" and same.changes == [] and same.notes == [] and same.compared == 2
+    assert "no change in the 2 pairs compared" in same.render()
+
+    after = [raised("expected_none", versions=V34), converged()]
+    written = path.read_text()
+    moved = _baseline.compare(path, _baseline.read(path), after, V34, {"max_steps": 50})
+    assert path.read_text() == written  # comparing never rewrites the file
+    assert [str(c) for c in moved.changes] == [
+        "no_params [jit]: signature ValueError:custom_node_mismatch@update[jax] -> ValueError:expected_none@update[jax]"]
+    text = moved.render()
+    assert "jax 0.4.33" in text and "1 change in the 2 pairs compared" in text and str(moved.changes[0]) in text
+
+    updated = _baseline.compare(path, _baseline.read(path, update=True), after, V34, {"max_steps": 50}, update=True)
+    assert updated.action == "updated" and json.loads(path.read_text())["versions"] == V34
+    assert _baseline.compare(path, _baseline.read(path), after, V34).changes == []
+
+
+def test_reference_agreement_is_compared_and_verdicts_only_by_diff():
+    before = _baseline.by_pair([_baseline.record(converged())])
+    departed = {"compared": 3, "departed_at": 2, "reference_error": None}
+    after = _baseline.by_pair([_baseline.record(converged(reference=departed, status="wrong_result",
+                                                          verdict="WRONG-RESULT"))])
+    assert [(c.field, c.before, c.after) for c in _baseline.changes(before, after)] == [
+        ("signature", "converged", "wrong_result"), ("reference", "agrees", "departed at iteration 2")]
+    rejudged = _baseline.by_pair([_baseline.record(converged(verdict="FIXED-UPSTREAM"))])
+    assert _baseline.changes(before, rejudged) == []  # the same behaviour, judged otherwise: not a change here
+    assert [c.field for c in _baseline.changes(before, rejudged, _baseline.DIFFERENCES)] == ["verdict"]  # diff's
+    pair = ("partition_fix", "jit")
+    diff = Diff({"a": {"installed": V33}, "b": {"installed": V34}}, [pair], [(pair, before[pair], after[pair])])
+    assert "a WORKAROUND-OK converged (agrees)  ->  b WRONG-RESULT wrong_result (departed at iteration 2)" \
+        in diff.render()
+    assert diff.to_dict()["differs"][0]["b"]["reference"] == "departed at iteration 2"
+
+
+def test_pairs_only_one_side_has_are_named_not_compared(tmp_path):
+    path = tmp_path / "b.json"
+    _baseline.compare(path, None, [raised("expected_none"), raised("expected_none", mode="eager")], V34)
+    result = _baseline.compare(path, _baseline.read(path), [raised("expected_none"), converged()], V34)
+    assert result.compared == 1 and result.changes == []
+    assert result.missing == [("no_params", "eager")] and result.new == [("partition_fix", "jit")]
+    text = result.render()
+    assert "in the baseline, not checked now: no_params [eager]" in text
+    assert "not in the baseline (update it to record them): partition_fix [jit]" in text
+    assert [p["mode"] for p in json.loads(path.read_text())["pairs"]] == ["jit", "eager"]  # not rewritten
+
+
+def test_other_settings_or_module_contents_are_noted(tmp_path):
+    path = tmp_path / "b.json"
+    _baseline.compare(path, None, [converged()], V33, {"max_steps": 50, "optimum": None})
+    other = converged()
+    other["outcome"]["contents"] = {**CONTENTS, "first_array": "int"}
+    result = _baseline.compare(path, _baseline.read(path), [other], V33, {"max_steps": 80, "optimum": None})
+    assert result.changes == []
+    assert result.notes == ["checked with other settings than the baseline: max_steps 50 -> 80",
+                            "the module's content flags differ from the baseline's (another module, or another "
+                            "version of this tool): first_array float -> int"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("{not json", "Expecting property name"),
+    ('["a list"]', "not a baseline file"),
+    ('{"schema": 7, "pairs": []}', "schema 7, this version reads schema 1"),
+    ('{"schema": 1, "pairs": [{"scenario": "no_params"}]}', "not scenario/mode/signature records"),
+])
+def test_a_corrupt_baseline_is_one_usage_error_sentence(tmp_path, text, words):
+    path = tmp_path / "b.json"
+    path.write_text(text)
+    with pytest.raises(UsageError) as error:
+        _baseline.read(path)
+    message = str(error.value)
+    assert words in message and str(path) in message and "\n" not in message
+    assert "update_baseline=True (--update-baseline)" in message
+    assert _baseline.read(path, update=True) is None  # rewriting it does not read it
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root writes anywhere")
+def test_a_baseline_that_cannot_be_written_is_refused_before_the_run(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    with pytest.raises(UsageError, match="not a writable directory"):
+        _baseline.read(locked / "new" / "b.json")
+
+
+def test_a_directory_is_not_a_baseline(tmp_path):
+    with pytest.raises(UsageError, match="it is a directory"):
+        _baseline.read(tmp_path, update=True)
+    with pytest.raises(UsageError, match="cannot be read"):
+        _baseline.read(tmp_path)
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--update-baseline",), "--update-baseline needs --baseline"),
+    (("--baseline", "{corrupt}"), "cannot be read"),
+])
+def test_run_baseline_bad_input_is_one_line_and_exit_2_before_anything_runs(run_cli, tmp_path, args, words):
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text("{")
+    proc = run_cli(*[str(corrupt) if a == "{corrupt}" else a for a in args], "--scenario", "no_params", timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stdout == ""
