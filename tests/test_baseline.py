@@ -168,3 +168,99 @@ def test_run_baseline_bad_input_is_one_line_and_exit_2_before_anything_runs(run_
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stdout == ""
+
+
+# --- the same module under two real version sets ------------------------------------------
+
+# A user's problem file: an eqx.nn.MLP (its activation functions are the non-array leaves).
+PROBLEM = '''
+import equinox as eqx, jax, jax.numpy as jnp
+
+model = eqx.nn.MLP(2, 1, 8, 1, activation=jax.nn.tanh, key=jax.random.PRNGKey(0))
+x = jnp.linspace(-1.0, 1.0, 32).reshape(16, 2)
+y = jnp.sin(x[:, :1])
+
+
+def loss(m):
+    return jnp.mean((jax.vmap(m)(x) - y) ** 2)
+'''
+
+# Runs in the env: repro.check on the problem file's module, against the baseline; prints the result.
+CHECK = '''
+import json, runpy, sys
+import repro
+
+problem = runpy.run_path(sys.argv[1])
+report = repro.check(problem["model"], problem["loss"], scenarios=["no_params"], modes=["jit"], baseline=sys.argv[2])
+print(json.dumps({"action": report.baseline.action, "changes": [str(c) for c in report.changes], "ok": report.ok,
+                  "signature": report.results[0]["signature"], "text": str(report)}))
+'''
+
+# no_params's message family changes between these (custom_node_mismatch -> expected_none: the
+# real bisect in tests/test_bisect.py, with optax 0.2.4); with optax 0.2.5 both are survey cells
+# (repro/_data/observations/jax-0.4.33.json, jax-0.4.34.json), so every verdict is as expected
+# in both and only the baseline can make a check not ok.
+PINS = {"0.4.33": ["jax==0.4.33", "jaxlib==0.4.33", "optax==0.2.5", "equinox==0.11.10"],
+        "0.4.34": ["jax==0.4.34", "jaxlib==0.4.34", "optax==0.2.5", "equinox==0.11.10"]}
+
+
+@pytest.fixture(scope="module")
+def two_envs():
+    """{jax version: the env's python}: this project (editable) with each version set, built
+    (or reused) where `bisect` keeps its envs."""
+    from repro import _envs
+    from repro._bisect import EnvOracle
+
+    pythons = {}
+    for jax, reqs in PINS.items():
+        oracle = EnvOracle(lambda _version: (reqs, None), [("no_params", "jit")], python="3.11", timeout=600)
+        env = _envs.build_env(oracle.env_path(reqs, None), oracle.interpreter, reqs, extras=(), project=True)
+        assert env.ok, env.reason
+        pythons[jax] = env.python
+    return pythons
+
+
+def _in_env(python, *args, timeout=900):
+    """Run in a child of `python`, without this session's shared JAX cache (another jaxlib)."""
+    import subprocess
+
+    from conftest import SHARED_JAX_CACHE
+
+    env = {k: v for k, v in os.environ.items() if k not in SHARED_JAX_CACHE}
+    return subprocess.run([python, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.slow
+def test_a_baseline_reports_the_change_between_two_real_version_sets_and_nothing_without_one(two_envs, tmp_path):
+    problem, script, baseline = tmp_path / "problem.py", tmp_path / "check.py", tmp_path / "baseline.json"
+    problem.write_text(PROBLEM)
+    script.write_text(CHECK)
+
+    def check(jax):
+        proc = _in_env(two_envs[jax], str(script), str(problem), str(baseline))
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    old, new = "ValueError:custom_node_mismatch@update[jax]", "ValueError:expected_none@update[jax]"
+    recorded = check("0.4.33")
+    assert recorded["action"] == "recorded" and recorded["signature"] == old and recorded["changes"] == []
+    assert recorded["ok"], recorded["text"]
+    stored = baseline.read_text()
+    assert json.loads(stored)["versions"]["jax"] == "0.4.33"
+
+    moved = check("0.4.34")
+    assert moved["signature"] == new and not moved["ok"]
+    assert "all 1 as expected" in moved["text"]  # REPRODUCED as measured for 0.4.34: only the baseline differs
+    assert moved["changes"] == [f"no_params [jit]: signature {old} -> {new}"]
+    assert moved["changes"][0] in moved["text"] and "jax 0.4.33" in moved["text"]
+
+    same = check("0.4.33")
+    assert same["action"] == "compared" and same["changes"] == [] and same["ok"]
+    assert baseline.read_text() == stored  # compared, never rewritten
+
+    # The command line compares with the same file (a problem file, children of the env's python).
+    proc = _in_env(two_envs["0.4.34"], "-m", "repro", "run", "--problem", str(problem), "--scenario", "no_params",
+                   "--mode", "jit", "--baseline", str(baseline), "--quiet")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"no_params [jit]: signature {old} -> {new}" in proc.stdout
+    assert "all 1 as expected" in proc.stdout  # exit 1 for the baseline's change alone
