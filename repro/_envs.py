@@ -106,8 +106,9 @@ def env_python(path):
 
 
 def project_facts(extras):
-    """What this project brings into an env: its name, scripts, dependencies and the named
-    extras, from pyproject.toml (the whole file where Python < 3.11 has no tomllib)."""
+    """What this project brings into an env: its name, scripts, entry points (the pytest plugin),
+    dependencies and the named extras, from pyproject.toml (the whole file where Python < 3.11
+    has no tomllib). An editable install writes its scripts and entry points only when installed."""
     try:
         import tomllib
     except ImportError:  # pragma: no cover - Python 3.10
@@ -120,7 +121,7 @@ def project_facts(extras):
     if unknown:
         raise ValueError(f"no extra {unknown} in {PYPROJECT}")
     return {"name": project.get("name"), "scripts": project.get("scripts", {}),
-            "dependencies": project.get("dependencies", []), **{name: optional[name] for name in extras}}
+            "entry-points": project.get("entry-points", {}), "dependencies": project.get("dependencies", []), **{name: optional[name] for name in extras}}
 
 
 def source_states(requirements):
