@@ -192,7 +192,7 @@ def _hints(request, broken, unexpected, report, settings):
     if broken:
         modes = sorted({r["mode"] for r in broken})
         hints.append("  every call pattern on this module, to pick one that works here (in the test, or a Python "
-                     f"shell with the same model and loss):\n    print(repro.check(model, loss, modes={modes!r}))")
+                     f"shell with the same model and loss):\n    import repro; print(repro.check(model, loss, modes={modes!r}))")
     for r in broken + unexpected:
         hints.append(f"  an upstream bug report for {r['scenario']} [{r['mode']}] (standalone reproducer, built-in "
                      f"problem):\n    {SCRIPT} report --scenario {r['scenario']} --mode {r['mode']} "
