@@ -165,13 +165,13 @@ def _failure(request, report, broken, unexpected, settings):
     what to paste next."""
     lines = []
     if broken:
-        lines.append(f"{len(broken)} call pattern(s) this project uses do not work here:")
+        lines.append("call patterns this project uses that do not work here:")
         lines += [_line(r) for r in broken]
     if unexpected:
-        lines.append(f"{len(unexpected)} verdict(s) not as expected:")
+        lines.append("verdicts not as expected:")
         lines += [_line(r) for r in unexpected]
     if report.changes:
-        lines.append(f"{len(report.changes)} change(s) against this module's baseline {report.baseline.path}:")
+        lines.append(f"changed against this module's baseline {report.baseline.path}:")
         lines += [f"  {change}" for change in report.changes]
     lines += ["", str(report), "", "hint:"]
     lines += _hints(request, broken, unexpected, report, settings)

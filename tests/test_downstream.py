@@ -70,7 +70,7 @@ def test_the_example_project_passes_one_test_and_fails_the_other_with_the_verdic
     plugin = next(line for line in plugins.splitlines() if line.strip().startswith("lbfgs_equinox_repro "))
     assert plugin.split(":", 1)[1].strip().startswith(venv), plugin  # by its entry point, from the wheel
     failure = out[out.index("_ test_the_shared_workaround_works _"):out.index("short test summary")]
-    assert "1 call pattern(s) this project uses do not work here:" in failure
+    assert "call patterns this project uses that do not work here:" in failure
     assert "scenario  mode  expected" in failure and "seed_fix  jit" in failure  # the verdict table
     assert "Traceback" not in failure
 
