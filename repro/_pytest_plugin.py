@@ -146,8 +146,8 @@ def _settings(request, call, options):
     folder = config.getoption("lbfgs_baseline_dir")
     if baseline is None and folder:
         baseline = baseline_path(os.path.join(str(config.rootpath), folder), request.node.nodeid, call)
-    if update is None:
-        update = bool(config.getoption("lbfgs_update_baseline"))
+    if update is None:  # the option rewrites the baselines in effect (none: nothing to rewrite)
+        update = bool(config.getoption("lbfgs_update_baseline")) and baseline is not None
     return {"uses": uses, "scenarios": scenarios or (uses or None), "modes": modes, "baseline": baseline,
             "update_baseline": update}
 

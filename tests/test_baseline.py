@@ -8,6 +8,7 @@ is in tests/test_baseline_envs.py.
 import json
 import os
 import stat
+import subprocess
 import sys
 
 import pytest
@@ -19,6 +20,8 @@ from repro._outcome import Outcome
 
 # Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
 pytestmark = pytest.mark.host
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 V33 = {"python": "3.11.7", "jax": "0.4.33", "jaxlib": "0.4.33", "optax": "0.2.4", "equinox": "0.11.10"}
 V34 = {**V33, "jax": "0.4.34", "jaxlib": "0.4.34"}
@@ -170,6 +173,13 @@ def test_run_baseline_bad_input_is_one_line_and_exit_2_before_anything_runs(run_
     assert proc.stdout == ""
 
 
+def test_a_matrix_cell_refuses_a_baseline_before_building_anything():
+    proc = subprocess.run([sys.executable, "-m", "nox", "-s", "repro(floor-py311)", "--", "--baseline", "b.json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode != 0
+    assert "--baseline compares one environment with a file" in proc.stderr and "env floor-py311" not in proc.stderr
+
+
 # --- the same module under two real version sets ------------------------------------------
 
 # A user's problem file: an eqx.nn.MLP (its activation functions are the non-array leaves).
@@ -222,8 +232,6 @@ def two_envs():
 
 def _in_env(python, *args, timeout=900):
     """Run in a child of `python`, without this session's shared JAX cache (another jaxlib)."""
-    import subprocess
-
     from conftest import SHARED_JAX_CACHE
 
     env = {k: v for k, v in os.environ.items() if k not in SHARED_JAX_CACHE}

@@ -100,6 +100,8 @@ def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps
     validate(model, loss_fn)
     names = check_scenarios(list(scenarios or []), allow_self_tests=False)
     budget = Budget(max_steps=max_steps, loss_tol=loss_tol, grad_tol=grad_tol)
+    if update_baseline and baseline is None:
+        raise UsageError("update_baseline=True needs baseline=PATH (the file to write again)")
     stored = _baseline.read(baseline, update=update_baseline) if baseline is not None else None
     try:
         rows = [
