@@ -129,6 +129,9 @@ def repro(session, cell):
     """Verdicts in this cell -> results/cells/<cell>.json; arguments after -- go to `repro run`."""
     try:
         options = run_options(session.posargs, prog=f"nox -s repro({cell.id}) --")
+        if options.baseline:
+            raise UsageError("--baseline compares one environment with a file: `lbfgs-equinox-repro run --baseline`, "
+                             "not a matrix cell")
         effective_cell(cell, options.pins)  # REPRO_CHECKOUTS read and checked before anything is built
     except UsageError as error:
         session.error(f"bad arguments after --: {error} (nothing was built, run or written)")

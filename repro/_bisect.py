@@ -31,6 +31,7 @@ import time
 from typing import Callable, Optional
 
 from . import _envs, _git, _index, _paths
+from ._baseline import DIFFERENCES, by_pair, changes, record
 from ._errors import EXIT_AMBIGUOUS, EXIT_NOT_AS_EXPECTED, EXIT_OK, EXIT_UNPROBEABLE, UsageError
 from ._isolate import check_problem, run_batch
 from ._progress import Progress, format_seconds
@@ -466,16 +467,17 @@ def bisect(options, *, progress=None, cache_dir=None, git_cache=None, **oracle):
                      time.perf_counter() - start, source, options.problem)
 
 
-_COMPARED = ("verdict", "signature", "observed")
+_SHOWN = (*DIFFERENCES, "observed")  # what `diff --json` shows of each side of a pair that differs
 
 
 @dataclasses.dataclass
 class Diff:
-    """One `repro diff`: both version sets, what was installed, and the pairs that differ."""
+    """One `repro diff`: both version sets, what was installed, and the pairs that differ (in
+    verdict, signature or agreement with the reference: repro._baseline.changes)."""
 
     sides: dict  # "a"/"b" -> {"pins", "installed", "skipped", "reason"}
     pairs: list
-    differs: list = dataclasses.field(default_factory=list)  # ((scenario, mode), row a, row b)
+    differs: list = dataclasses.field(default_factory=list)  # ((scenario, mode), record a, record b)
     unbuildable: Optional[str] = None  # "a" or "b": that side could not be built or imported
 
     def exit_code(self):
@@ -486,15 +488,21 @@ class Diff:
 
     def to_dict(self):
         return {"a": self.sides["a"], "b": self.sides["b"], "compared": len(self.pairs), "differs": [
-            {"scenario": s, "mode": m, "a": {k: ra[k] for k in _COMPARED}, "b": {k: rb[k] for k in _COMPARED}}
+            {"scenario": s, "mode": m, "a": {k: ra[k] for k in _SHOWN}, "b": {k: rb[k] for k in _SHOWN}}
             for (s, m), ra, rb in self.differs]}
 
     def render(self):
         lines = [f"{label}: {header(self.sides[label]['installed'])}" for label in ("a", "b")]
         lines.append(f"{len(self.pairs)} scenario/mode pairs compared, {len(self.differs)} differ")
-        lines += [f"  {s} [{m}]: a {ra['verdict']} {ra['signature']}  ->  b {rb['verdict']} {rb['signature']}"
-                  for (s, m), ra, rb in self.differs]
+        lines += [f"  {s} [{m}]: a {_side(ra, rb)}  ->  b {_side(rb, ra)}" for (s, m), ra, rb in self.differs]
         return "\n".join(lines)
+
+
+def _side(record, other):
+    """A pair record as a diff line shows it: verdict and signature, and the agreement with the
+    reference where the two sides differ in it."""
+    agreement = f" ({record['reference'] or 'no reference'})" if record["reference"] != other["reference"] else ""
+    return f"{record['verdict']} {record['signature']}{agreement}"
 
 
 def diff(options, *, progress=None, cache_dir=None):
@@ -519,8 +527,7 @@ def diff(options, *, progress=None, cache_dir=None):
         if probe.skipped:
             result.unbuildable = label
             return result
-        rows[label] = {(r["scenario"], r["mode"]): r for r in map(judge, probe.outcomes)}
-    result.differs = [(pair, rows["a"][pair], rows["b"][pair]) for pair in options.pairs
-                      if (rows["a"][pair]["verdict"], rows["a"][pair]["signature"])
-                      != (rows["b"][pair]["verdict"], rows["b"][pair]["signature"])]
+        rows[label] = by_pair(record(judge(outcome)) for outcome in probe.outcomes)
+    differing = {(c.scenario, c.mode) for c in changes(rows["a"], rows["b"], DIFFERENCES)}
+    result.differs = [(pair, rows["a"][pair], rows["b"][pair]) for pair in options.pairs if pair in differing]
     return result

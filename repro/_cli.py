@@ -33,7 +33,9 @@ def _stderr(message):
 
 
 def cmd_run(argv):
-    """`run`: every scenario here, isolated; the verdict table (or JSON)."""
+    """`run`: every scenario here, isolated; the verdict table (or JSON); with --baseline, what
+    changed against the module's earlier result (repro/_baseline.py)."""
+    from . import _baseline
     from ._files import write_json_atomic
     from ._results import render_table, run_here
 
@@ -41,14 +43,22 @@ def cmd_run(argv):
     if opts.pins:
         raise UsageError(f"--pin changes a matrix cell's pins (nox -s \"repro(<cell>)\" -- --pin ...); `{SCRIPT} run` "
                          f"uses this environment as it is (compare version sets with `{SCRIPT} diff`)")
+    stored = _baseline.read(opts.baseline, update=opts.update_baseline) if opts.baseline else None
     _check_problem_here(opts.problem, opts.timeout)
     with Progress(len(opts.scenarios) * len(opts.modes), quiet=opts.quiet) as progress:
         result = run_here(opts.scenarios, opts.modes, timeout=opts.timeout, jobs=opts.jobs, batch=opts.batch,
                           problem=opts.problem, progress=progress)
+    comparison = None
+    if opts.baseline:
+        comparison = _baseline.compare(opts.baseline, stored, result["results"], result["versions"],
+                                       update=opts.update_baseline)
+        result["baseline"] = comparison.to_dict()
     if opts.output:
         write_json_atomic(opts.output, result)
-    print(json.dumps(result, indent=2) if opts.json else render_table(result))
-    return EXIT_OK if result["as_expected"] else EXIT_NOT_AS_EXPECTED
+    text = render_table(result) + (f"\n\n{comparison.render()}" if comparison else "")
+    print(json.dumps(result, indent=2) if opts.json else text)
+    changed = bool(comparison and comparison.changes)
+    return EXIT_OK if result["as_expected"] and not changed else EXIT_NOT_AS_EXPECTED
 
 
 def _use_cache(opts):

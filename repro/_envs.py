@@ -109,8 +109,10 @@ def env_python(path):
 
 
 def project_facts(extras):
-    """What this project brings into an env from its checkout: its name, scripts, dependencies
-    and the named extras, from pyproject.toml (the whole file where Python < 3.11 has no tomllib)."""
+    """What this project brings into an env from its checkout: its name, scripts, entry points
+    (the pytest plugin), dependencies and the named extras, from pyproject.toml (the whole file
+    where Python < 3.11 has no tomllib). An editable install writes its scripts and entry points
+    only when installed."""
     pyproject = os.path.join(_paths.checkout(), "pyproject.toml")
     try:
         import tomllib
@@ -124,7 +126,7 @@ def project_facts(extras):
     if unknown:
         raise ValueError(f"no extra {unknown} in {pyproject}")
     return {"name": project.get("name"), "scripts": project.get("scripts", {}),
-            "dependencies": project.get("dependencies", []), **{name: optional[name] for name in extras}}
+            "entry-points": project.get("entry-points", {}), "dependencies": project.get("dependencies", []), **{name: optional[name] for name in extras}}
 
 
 def harness_facts(extras):

@@ -16,11 +16,13 @@ EXIT_BROKEN_PIPE = 141  # stdout closed early (`| head`): 128 + SIGPIPE, as shel
 
 # code -> {command: meaning}; a command missing from a row does not use that code.
 EXIT_MEANINGS = {
-    EXIT_OK: {"run": "every verdict as expected", "report": "the report was written (whatever it found)",
+    EXIT_OK: {"run": "every verdict as expected (and nothing changed against --baseline)",
+              "report": "the report was written (whatever it found)",
               "bisect": "first changed version found (--every: some change)", "diff": "no pair differs",
               "matrix": "every verdict as expected",
               "survey": "the cells ran and their observations were written (unbuildable cells recorded as such)"},
-    EXIT_NOT_AS_EXPECTED: {"run": "a verdict not as expected (CRASH, TIMEOUT, UNKNOWN included)",
+    EXIT_NOT_AS_EXPECTED: {"run": "a verdict not as expected (CRASH, TIMEOUT, UNKNOWN included), or a change "
+                                  "against --baseline",
                            "bisect": "no change", "diff": "some pairs differ", "matrix": "a verdict not as expected"},
     EXIT_USAGE: {"*": "bad input: one line on stderr, nothing run"},
     EXIT_AMBIGUOUS: {"bisect": "ambiguous: skipped versions separate the change"},

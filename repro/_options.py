@@ -118,6 +118,8 @@ class RunOptions:
     pins: dict = dataclasses.field(default_factory=dict)  # a matrix cell's pins overridden (name -> spec)
     problem: Optional[str] = None  # a problem file (absolute path) instead of the built-in problem
     quiet: bool = False  # no progress lines on stderr
+    baseline: Optional[str] = None  # a baseline file: this module compared with its earlier result
+    update_baseline: bool = False  # write the baseline again instead of comparing
 
 
 _CACHE_HELP = ("where environments (and clones, wheels) are built and reused; default: $REPRO_CACHE_DIR, else "
@@ -147,6 +149,10 @@ def run_parser(prog=_prog("run")):
     p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP)
     p.add_argument("--pin", action="append", default=[], metavar="PIN",
                    help=f"in a matrix cell: replace the cell's pin of a package ({_PIN_HELP}); repeatable")
+    p.add_argument("--baseline", metavar="FILE.json",
+                   help="compare what each scenario did with FILE (written the first time): the changes are "
+                        "listed under the table and exit 1; --problem names the module (default: the built-in one)")
+    p.add_argument("--update-baseline", action="store_true", help="write the --baseline file again")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -158,9 +164,11 @@ def run_options(argv, prog=_prog("run")):
         raise UsageError("--timeout must be > 0 and --jobs >= 1")
     if args.output:
         check_writable(args.output)
+    if args.update_baseline and not args.baseline:
+        raise UsageError("--update-baseline needs --baseline FILE.json")
     return RunOptions(tuple(check_scenarios(args.scenario)), tuple(check_modes(args.mode)), args.timeout,
                       args.jobs, args.batch, args.json, args.output, argv, parse_pins(args.pin),
-                      problem_file(args.problem), args.quiet)
+                      problem_file(args.problem), args.quiet, args.baseline, args.update_baseline)
 
 
 def problem_file(path):

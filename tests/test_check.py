@@ -82,6 +82,12 @@ def test_bad_input_raises_usage_error(model, loss, words):
         repro.check(model, loss)
 
 
+def test_update_baseline_without_a_baseline_is_a_usage_error():
+    model, loss = affine_problem()
+    with pytest.raises(repro.UsageError, match="update_baseline=True needs baseline=PATH"):
+        repro.check(model, loss, update_baseline=True)
+
+
 def test_unknown_scenario_is_a_usage_error():
     model, loss = affine_problem()
     with pytest.raises(repro.UsageError, match="unknown scenario"):

@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOW = os.path.join(ROOT, ".github", "workflows", "matrix.yml")
 TESTS_WORKFLOW = os.path.join(ROOT, ".github", "workflows", "tests.yml")
 SURVEY_WORKFLOW = os.path.join(ROOT, ".github", "workflows", "survey.yml")
+PROBLEM_WORKFLOW = os.path.join(ROOT, ".github", "workflows", "problem-matrix.yml")  # reusable: a caller's problem
 DEPENDABOT = os.path.join(ROOT, ".github", "dependabot.yml")
 
 # Host-side checks: the same in every cell, so they run in the first ci cell only (tests/conftest.py).
@@ -336,7 +337,7 @@ def _workflows():
 
 
 def test_workflow_passes_the_github_workflow_schema(tmp_path):
-    assert _workflows() == sorted([WORKFLOW, TESTS_WORKFLOW, SURVEY_WORKFLOW])
+    assert _workflows() == sorted([WORKFLOW, TESTS_WORKFLOW, SURVEY_WORKFLOW, PROBLEM_WORKFLOW])
     for path in _workflows():
         proc = _check_workflow(path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -477,3 +478,84 @@ def test_unbalanced_args_stop_the_cell_job_before_nox(tmp_path):
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "nox-ran" not in proc.stdout
     assert "cannot split the args input" in proc.stdout + proc.stderr
+
+
+# --- the reusable workflow: a downstream repository's problem file through the cells ------------
+
+def _run_step(step, cwd, env, bin_dir=None):
+    """A workflow step's `run` script as Actions runs it (bash -eo pipefail), `bin_dir` first on PATH."""
+    path = f"{bin_dir}:{os.environ['PATH']}" if bin_dir else os.environ["PATH"]
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=cwd,
+                          env={**os.environ, "PATH": path, **env}, capture_output=True, text=True, timeout=60)
+
+
+def _stand_in(bin_dir, name, script):
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / name).write_text("#!" + sys.executable + "\n" + script)
+    (bin_dir / name).chmod(0o755)
+
+
+def test_the_reusable_workflow_is_called_with_a_problem_file_and_reports_like_the_matrix():
+    from ruamel.yaml import YAML
+
+    doc = YAML(typ="safe").load(open(PROBLEM_WORKFLOW))
+    inputs = doc["on"]["workflow_call"]["inputs"]
+    assert {name for name, spec in inputs.items() if spec.get("required")} == {
+        "problem", "harness-repository", "harness-ref"}
+    assert {"tag", "python-versions", "args", "python-path"} <= set(inputs)
+    assert doc["permissions"] == {"contents": "read"}
+    jobs = doc["jobs"]
+    assert jobs["cell"]["strategy"]["fail-fast"] is False
+    checkouts = [s for s in jobs["cell"]["steps"] if str(s.get("uses", "")).startswith("actions/checkout")]
+    assert [c["with"]["path"] for c in checkouts] == ["project", "harness"]  # the caller's, then this harness
+    assert checkouts[1]["with"]["repository"] == "${{ inputs.harness-repository }}"
+    uploads = [s for s in jobs["cell"]["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    assert uploads and uploads[0]["if"] == "${{ always() }}"
+    assert jobs["aggregate"]["needs"] == "cell" and "always()" in jobs["aggregate"]["if"]
+    aggregate = _step(doc, "aggregate", "aggregate")["run"]
+    assert "python -m repro matrix" in aggregate and "exit $status" in aggregate  # fails when not as expected
+    assert 'cat results/heatmap.md results/matrix.md >> "$GITHUB_STEP_SUMMARY"' in aggregate
+
+
+@pytest.mark.parametrize("pythons, expected", [
+    ("", ["repro(floor-py311)", "repro(newest-py312)", "repro(newest-py313)"]),
+    ("3.12 3.13", ["repro(newest-py312)", "repro(newest-py313)"]),
+])
+def test_the_reusable_workflow_lists_the_cells_of_a_tag_on_the_python_versions_asked(tmp_path, pythons, expected):
+    from ruamel.yaml import YAML
+
+    step = _step(YAML(typ="safe").load(open(PROBLEM_WORKFLOW)), "list", "cells")
+    listed = [{"session": name, "name": "repro", "tags": ["default"]} for name in
+              ("repro(floor-py311)", "repro(newest-py312)", "repro(newest-py313)")]
+    listed.append({"session": "matrix", "name": "matrix", "tags": ["default"]})
+    _stand_in(tmp_path / "bin", "nox", f"import sys; assert sys.argv[1:] == ['--list', '--json', '-t', 'default']\n"
+                                       f"print({json.dumps(listed)!r})\n")
+    output = tmp_path / "output"
+    proc = _run_step(step, ROOT, {"TAG": "default", "PYTHONS": pythons, "RUNNER_TEMP": str(tmp_path),
+                                  "GITHUB_OUTPUT": str(output)}, tmp_path / "bin")
+    assert proc.returncode == 0, proc.stderr
+    assert output.read_text() == f"sessions={json.dumps(expected)}\n"
+
+
+def test_the_reusable_workflow_runs_the_callers_problem_file_with_its_folders_importable(tmp_path):
+    from ruamel.yaml import YAML
+
+    step = _step(YAML(typ="safe").load(open(PROBLEM_WORKFLOW)), "cell", "verdict run")
+    project, harness = tmp_path / "project", tmp_path / "harness"
+    (project / "checks").mkdir(parents=True)
+    harness.mkdir()
+    (project / "checks" / "lbfgs_problem.py").write_text("model = loss = None\n")
+    _stand_in(tmp_path / "bin", "nox", "import json, os, sys\n"
+                                       "print(json.dumps([sys.argv[1:], os.environ['PYTHONPATH']]))\n")
+    env = {"GITHUB_WORKSPACE": str(tmp_path), "RUNNER_TEMP": str(tmp_path), "SESSION": "repro(floor-py311)",
+           "PROBLEM": "checks/lbfgs_problem.py", "ARGS": "--mode jit --scenario 'partition_fix'",
+           "PROJECT_PATH": ". src", "PYTHONPATH": ""}
+    proc = _run_step(step, harness, env, tmp_path / "bin")
+    assert proc.returncode == 0, proc.stderr
+    argv, python_path = json.loads(proc.stdout)
+    assert argv == ["-s", "repro(floor-py311)", "--", "--problem", f"{project}/checks/lbfgs_problem.py",
+                    "--mode", "jit", "--scenario", "partition_fix"]
+    assert python_path == f"{project}/.:{project}/src"
+
+    proc = _run_step(step, harness, {**env, "PROBLEM": "checks/missing.py"}, tmp_path / "bin")
+    assert proc.returncode != 0 and proc.stdout.startswith("::error::problem file checks/missing.py not found")

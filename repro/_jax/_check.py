@@ -1,11 +1,13 @@
 """`repro.check`: the scenario verdicts for a user's own module and loss, in this process."""
 
 import dataclasses
+from typing import Optional
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .. import _baseline
 from .._catalogue import UsageError, check_modes, check_scenarios
 from .._outcome import AS_EXPECTED, Verdict
 from .._results import judge, render_table, summarise
@@ -17,24 +19,36 @@ from ._run import run_scenario
 
 @dataclasses.dataclass
 class CheckReport:
-    """Verdicts for one model: `report.ok`, `report.verdicts[(scenario, mode)]`, `print(report)`."""
+    """Verdicts for one model: `report.ok`, `report.verdicts[(scenario, mode)]`, `print(report)`;
+    with a baseline, `report.baseline` (repro._baseline.Comparison) and its `report.changes`."""
 
     versions: dict
     results: list
+    baseline: Optional[_baseline.Comparison] = None
 
     @property
     def ok(self):
-        return all(Verdict(r["verdict"]) in AS_EXPECTED for r in self.results)
+        """Every verdict as expected, and nothing changed against the baseline (if one was given)."""
+        return all(Verdict(r["verdict"]) in AS_EXPECTED for r in self.results) and not self.changes
+
+    @property
+    def changes(self):
+        """What differs from the baseline, pair by pair (repro._baseline.Change); [] without one."""
+        return self.baseline.changes if self.baseline else []
 
     @property
     def verdicts(self):
         return {(r["scenario"], r["mode"]): Verdict(r["verdict"]) for r in self.results}
 
     def to_dict(self):
-        return summarise(self.results, self.versions)
+        data = summarise(self.results, self.versions)
+        if self.baseline:
+            data["baseline"] = self.baseline.to_dict()
+        return data
 
     def __str__(self):
-        return render_table(self.to_dict())
+        table = render_table(summarise(self.results, self.versions))
+        return table + ("\n\n" + self.baseline.render() if self.baseline else "")
 
 
 def validate(model, loss_fn):
@@ -59,7 +73,8 @@ _DEFAULT = Budget()
 
 
 def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps=_DEFAULT.max_steps,
-          loss_tol=_DEFAULT.loss_tol, grad_tol=_DEFAULT.grad_tol, keep_compiled=False):
+          loss_tol=_DEFAULT.loss_tol, grad_tol=_DEFAULT.grad_tol, keep_compiled=False, baseline=None,
+          update_baseline=False):
     """Run the scenario catalogue on `model` with scalar `loss_fn(model)` and judge each outcome.
 
     Tells whether this model breaks `optax.lbfgs()` unfiltered, as measured for the installed
@@ -75,10 +90,19 @@ def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps
     caller's own compiled functions: they compile again on next use), so checking many models
     in one process keeps memory flat (measured: benchmarks/bench_check_memory.py);
     `keep_compiled=True` keeps everything.
+
+    `baseline` (a path): this module compared with its own earlier result (repro._baseline):
+    the first time, what each (scenario, mode) did is recorded there; every later time what
+    changed is in `report.changes` and `str(report)`, and makes `report.ok` False.
+    `update_baseline=True` records it again. A baseline file that cannot be read is a UsageError
+    before anything runs.
     """
     validate(model, loss_fn)
     names = check_scenarios(list(scenarios or []), allow_self_tests=False)
     budget = Budget(max_steps=max_steps, loss_tol=loss_tol, grad_tol=grad_tol)
+    if update_baseline and baseline is None:
+        raise UsageError("update_baseline=True needs baseline=PATH (the file to write again)")
+    stored = _baseline.read(baseline, update=update_baseline) if baseline is not None else None
     try:
         rows = [
             judge(run_scenario(name, mode, model, loss_fn, optimum=optimum, budget=budget))
@@ -88,7 +112,11 @@ def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps
     finally:
         if not keep_compiled:
             free_compiled()
-    return CheckReport(versions=installed_versions(), results=rows)
+    report = CheckReport(versions=installed_versions(), results=rows)
+    if baseline is not None:
+        settings = {**dataclasses.asdict(budget), "optimum": optimum}
+        report.baseline = _baseline.compare(baseline, stored, rows, report.versions, settings, update=update_baseline)
+    return report
 
 
 def free_compiled():
