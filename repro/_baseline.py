@@ -5,7 +5,7 @@ per (scenario, mode), what one module did: its outcome signature (exception type
 family, phase, raising library; or converged, not_converged, wrong_result, crash, timeout) and
 its agreement with the flat-vector reference (agrees, departed at iteration k, the reference
 raised), with the verdict and the observed text as information; and, for the whole file, the
-versions, the module's content flags, the convergence settings, this tool's version and the
+versions, the module's contents (leaf kinds), the convergence settings, this tool's version and the
 date. Written the first time (no file), compared every later time: what differs is listed as
 `Change`s, pair by pair, the way snapshot tests do (syrupy, pytest-regressions); the file is
 rewritten only when asked (`update`).
@@ -219,7 +219,7 @@ def compare(path, stored, rows, versions, settings=None, *, update=False):
 
 
 def _notes(stored, contents, settings):
-    """What differs besides the outcomes: the convergence settings, the module's content flags,
+    """What differs besides the outcomes: the convergence settings, the module's contents,
     the version of this tool that recorded the baseline."""
     notes = []
     old = stored.get("settings") or {}
@@ -230,7 +230,7 @@ def _notes(stored, contents, settings):
     recorded = stored.get("contents") or {}
     if recorded and contents and recorded != contents:
         keys = sorted(k for k in {*recorded, *contents} if recorded.get(k) != contents.get(k))
-        notes.append("the module's content flags differ from the baseline's (another module, or another "
+        notes.append("the module's contents differ from the baseline's (another module, or another "
                      "version of this tool): " + ", ".join(f"{k} {recorded.get(k)} -> {contents.get(k)}"
                                                           for k in keys))
     if stored.get("tool") not in (None, __version__):

@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 V33 = {"python": "3.11.7", "jax": "0.4.33", "jaxlib": "0.4.33", "optax": "0.2.4", "equinox": "0.11.10"}
 V34 = {**V33, "jax": "0.4.34", "jaxlib": "0.4.34"}
-CONTENTS = {"non_array_leaves": True, "first_array": "float"}
+CONTENTS = {"leaves": ["float-array", "function"], "top": "module"}
 AGREES = {"compared": 12, "departed_at": None, "reference_error": None}
 
 
@@ -119,12 +119,12 @@ def test_other_settings_or_module_contents_are_noted(tmp_path):
     path = tmp_path / "b.json"
     _baseline.compare(path, None, [converged()], V33, {"max_steps": 50, "optimum": None})
     other = converged()
-    other["outcome"]["contents"] = {**CONTENTS, "first_array": "int"}
+    other["outcome"]["contents"] = {**CONTENTS, "leaves": ["int-array", "function"]}
     result = _baseline.compare(path, _baseline.read(path), [other], V33, {"max_steps": 80, "optimum": None})
     assert result.changes == []
     assert result.notes == ["checked with other settings than the baseline: max_steps 50 -> 80",
-                            "the module's content flags differ from the baseline's (another module, or another "
-                            "version of this tool): first_array float -> int"]
+                            "the module's contents differ from the baseline's (another module, or another "
+                            "version of this tool): leaves ['float-array', 'function'] -> ['int-array', 'function']"]
 
 
 @pytest.mark.parametrize("text, words", [

@@ -313,7 +313,8 @@ def test_survey_measures_a_problem_file_into_the_users_folder_and_draws_it(insta
     assert measured.problem["source"] == PROBLEM and measured.problem["file"] == "mine.py"
     assert [(o.module, o.scenario, o.mode) for o in measured.observations] == [(PROBLEM_MODULE, s, "jit")
                                                                               for s in SCENARIOS]
-    assert measured.contents[PROBLEM_MODULE]["non_array_leaves"] is True  # its function and str fields
+    leaves = measured.contents[PROBLEM_MODULE]["leaves"]
+    assert leaves[0] == "float-array" and leaves[-1] == "str" and len(leaves) == 3  # weights, function, str
 
     # The oracle: `run --problem` on the same file, here in the tool's own env with the same versions.
     proc = installed.run(work, "run", "--problem", str(problem), "--mode", "jit", "--batch", "--jobs", "1", "--json",

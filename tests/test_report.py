@@ -291,7 +291,7 @@ def test_convergence_lines_and_exit_codes():
     assert (ok.status, ok.iterations) == ("converged", 12)
     bad = outcome_from_run(Run(0, "did NOT converge in 50 steps: loss 1 -> 2\n", 1.0), "",
                            scenario="x", mode="jit", versions={}, contents={})
-    assert (bad.status, bad.family) == ("not_converged", "not_converged")
+    assert (bad.status, bad.family) == ("not_converged", None)  # a status, not a message family
     assert outcome_from_run(Run(None, "", 9.0), "", scenario="x", mode="jit", versions={},
                             contents={}).status == "timeout"
     assert outcome_from_run(Run(-11, "Fatal Python error", 1.0), "", scenario="x", mode="jit", versions={},
