@@ -217,7 +217,8 @@ class PINN(eqx.Module):
 
     def residual(self, x):
         u = lambda z: self.net(z)[0]
-        return jax.grad(jax.grad(u))(x)[0] + jnp.sin(3.0 * x[0])
+        du = lambda z: jax.grad(u)(z)[0]
+        return jax.grad(du)(x)[0] + jnp.sin(3.0 * x[0])
 
 
 model = PINN(eqx.nn.MLP(1, 1, 8, 2, activation=jax.nn.tanh, key=jax.random.PRNGKey(11)),

@@ -52,9 +52,9 @@ class CheckReport:
 
 
 def validate(model, loss_fn):
-    """Raise UsageError with one clear sentence unless (model, loss_fn) can be checked."""
-    if not isinstance(model, eqx.Module):
-        raise UsageError(f"model must be an equinox.Module, got {type(model).__name__}")
+    """Raise UsageError with one clear sentence unless (model, loss_fn) can be checked. The model
+    is any pytree with floating-point arrays: an `eqx.Module`, or a tuple, list or dict of them
+    and of raw arrays, as users hand L-BFGS."""
     if not callable(loss_fn):
         raise UsageError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     if not jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)):

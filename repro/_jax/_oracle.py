@@ -19,8 +19,9 @@ unit-step L-BFGS blowing up): the comparison ends there (`horizon`). Bugs of thi
 at the first iterations, long before.
 
 A reference that *diverges* (its loss or iterate stops being finite, or grows past
-`DIVERGENCE` times its start: unit-step L-BFGS blowing up) leaves the range where comparing
-digits means anything: iterates are compared only before that iteration, and a run that
+`DIVERGENCE` times its start and stays there to the end: unit-step L-BFGS blowing up) leaves
+the range where comparing digits means anything: iterates are compared only before that
+iteration, and a run that
 diverges at the same iteration (give or take one: rounding decides the exact step where two
 exploding sequences cross a threshold) agrees with it (`diverged_at`); one that does not
 diverge there computes something else.
@@ -167,22 +168,28 @@ def _deviation(a, b, scale):
 
 
 def diverged(record, limit=float("inf")):
-    """The first iteration where `record` (losses and iterates, as `solve` records them) leaves
-    the meaningful range: a loss or iterate that is not finite, that grew past DIVERGENCE times
-    its start, or past `limit` (overflow_limit). None if it never does."""
+    """The iteration from which `record` (losses and iterates, as `solve` records them) stays out
+    of the meaningful range to its end: a loss or iterate that is not finite, that grew past
+    DIVERGENCE times its start, or past `limit` (overflow_limit). None if it ends in range: an
+    excursion L-BFGS comes back from is not divergence (the comparison goes on through it, and
+    the shadow's horizon says where rounding took over)."""
     losses, iterates = record["losses"], record["iterates"]
     if not losses:
         return None
     loss_bound = min(DIVERGENCE * max(abs(losses[0]), 1.0), limit)
     norm_bound = DIVERGENCE * max(float(np.linalg.norm(iterates[0])), 1.0) if iterates else None
-    for k, value in enumerate(losses):
+
+    def out(k):
         x = iterates[k] if k < len(iterates) else None
-        if not np.isfinite(value) or abs(value) > loss_bound:
-            return k
-        if x is not None and (not np.all(np.isfinite(x)) or float(np.linalg.norm(x)) > norm_bound
-                              or float(np.max(np.abs(x), initial=0.0)) > limit):
-            return k
-    return None
+        if not np.isfinite(losses[k]) or abs(losses[k]) > loss_bound:
+            return True
+        return x is not None and (not np.all(np.isfinite(x)) or float(np.linalg.norm(x)) > norm_bound
+                                  or float(np.max(np.abs(x), initial=0.0)) > limit)
+
+    start = len(losses)
+    while start > 0 and out(start - 1):
+        start -= 1
+    return start if start < len(losses) else None
 
 
 def deviations(run, ref, upto=None):
