@@ -173,7 +173,8 @@ def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_
     scenario_code = "\n\n\n".join(scenario_parts)
     runner_code = "\n\n\n".join(p for p in _needed(scen_defs, ["solve", "reference"]) if p not in scenario_parts)
     oracle_defs, oracle_imports = _top_level(_read(ORACLE_FILE))
-    oracle_code = "\n\n\n".join(_needed(oracle_defs, ["compare", "tolerance", "nudge"]))
+    oracle_names = ["compare", "tolerance", "nudge", "overflow_limit", "reference_steps"]  # what the driver calls
+    oracle_code = "\n\n\n".join(_needed(oracle_defs, oracle_names))
     summary = _docstring_summary(scen_defs[scenario][0])
     header = [
         f"# Standalone reproducer: optax.lbfgs() on {what};",
