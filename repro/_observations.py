@@ -104,6 +104,10 @@ class CellObservations:
     # `survey --problem`: the problem file measured instead of the built-in problem and the corpus
     # (repro._survey.Problem.record: file, path, digest, source); None for the corpus survey.
     problem: Optional[dict] = None
+    # mode -> the run that measured that mode's observations ({"commit", "command", "measured"}),
+    # when a later run added a mode to the file (repro._survey._merge): `commit` and `command`
+    # above are the last run's. Empty (left out of the file) when one run measured every mode.
+    by_mode: dict = dataclasses.field(default_factory=dict)
     schema: int = SCHEMA
 
     @property
@@ -116,6 +120,8 @@ class CellObservations:
         data["observations"] = [o.to_dict() for o in self.observations]
         if data["problem"] is None:  # the corpus survey's files stay as they were
             del data["problem"]
+        if not data["by_mode"]:
+            del data["by_mode"]
         return data
 
     @classmethod

@@ -425,9 +425,17 @@ def _merge(earlier, measured):
     measured.seconds = {**{k: v for k, v in earlier.seconds.items() if k not in new_modes}, **measured.seconds}
     measured.same_env_as = {**{m: k for m, k in earlier.same_env_as.items() if m not in new_modes},
                             **measured.same_env_as}
+    kept_modes = _modes_of(earlier) - new_modes
+    if kept_modes:  # two runs wrote this file: say which measured what
+        measured.by_mode = {**{m: earlier.by_mode.get(m) or _run_of(earlier) for m in sorted(kept_modes)},
+                            **{m: _run_of(measured) for m in sorted(new_modes)}}
     order = {name: i for i, name in enumerate(SURVEY)}
     measured.observations.sort(key=lambda o: (o.mode, order.get(o.module, 99), list(SCENARIOS).index(o.scenario)))
     return measured
+
+
+def _run_of(cell):
+    return {"commit": cell.commit, "command": cell.command, "measured": cell.measured}
 
 
 def survey(planned, *, directory=DATA_DIR, modes=MODES, force=False, keep_envs=False, timeout=600,

@@ -171,6 +171,33 @@ def test_an_excursion_the_reference_comes_back_from_is_not_divergence():
     assert _oracle.diverged(record(losses + [3e12, float("inf")], iterates + [[5e8, 0.0], [float("inf"), 0.0]])) == 5
 
 
+def test_at_low_precision_a_run_may_agree_with_the_reference_rounded_in_either_mode():
+    """float16 under jit fuses and rounds once, eager rounds every op, and the flat vector fuses
+    unlike the module's leaves: a run agreeing with the other mode's reference agrees (and says
+    so); one agreeing with neither keeps its first departure; at float32 only jit is tried."""
+    tol = 1e-3
+    run = record([4.0, 2.0, 1.0], [[2.0, 2.0], [1.5, 1.5], [1.0, 1.0]])
+    stuck = record([4.0, 4.0, 4.0], [[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]])  # the flat jit reference overflowed
+    moving = record([4.0, 2.0, 1.0], [[2.0, 2.0], [1.5, 1.5], [1.0, 1.0]])
+    tried = []
+
+    def candidate(ref):
+        return lambda: (tried.append(ref) or ref, None)
+
+    agreement = _oracle.compare_either(run, [candidate(stuck), candidate(moving)], tol)
+    assert agreement.agrees and agreement.other_rounding and tried == [stuck, moving], agreement
+    assert agreement.summary().endswith("(as L-BFGS rounds in the other mode)")
+    elsewhere = record([4.0, 3.0, 2.5], [[2.0, 2.0], [1.9, 0.0], [1.8, -1.0]])
+    neither = _oracle.compare_either(elsewhere, [candidate(stuck), candidate(moving)], tol)
+    assert neither.departed_at == 1 and not neither.other_rounding
+    tried.clear()
+    assert _oracle.compare_either(run, [candidate(moving), candidate(stuck)], tol).agrees and tried == [moving]
+    half = (jnp.ones(2, jnp.float16),)
+    assert _oracle.reference_modes(half, lambda m: jnp.sum(m[0]), True) == (True, False)
+    assert _oracle.reference_modes(half, lambda m: jnp.sum(m[0]), False) == (False, True)
+    assert _oracle.reference_modes((jnp.ones(2),), lambda m: jnp.sum(m[0]), False) == (True,)
+
+
 def test_a_run_that_turns_non_finite_where_the_reference_does_not_departs_while_rounding_cannot_explain_it():
     ref = record([2.0, 1.0, 0.5], [[1.5, 1.5], [1.0, 1.0], [0.75, 0.75]])
     run = record([2.0, 1.0, float("nan")], [[1.5, 1.5], [1.0, 1.0], [float("nan"), float("nan")]])

@@ -663,14 +663,20 @@ def test_the_stored_observations_are_one_run_of_one_tool_without_a_compilation_c
     commit), none with JAX's persistent compilation cache (it computed wrong results on some
     jaxlib releases), none with a field of an older schema."""
     assert {c.schema for c in STORED} == {_observations.SCHEMA}
-    assert len({(c.tool, c.commit) for c in STORED}) == 1, sorted({(c.tool, c.commit) for c in STORED})
-    assert STORED[0].tool.startswith("lbfgs-equinox-repro ") and STORED[0].commit and "+dirty" not in STORED[0].commit
+    assert len({c.tool for c in STORED}) == 1 and STORED[0].tool.startswith("lbfgs-equinox-repro ")
+    by_mode = {}  # a mode's observations: measured by one commit everywhere, clean
+    for cell in STORED:
+        for mode in {o.mode for o in cell.observations}:
+            by_mode.setdefault(mode, set()).add((cell.by_mode.get(mode) or {"commit": cell.commit})["commit"])
+    assert all(len(commits) == 1 for commits in by_mode.values()), by_mode
+    assert all(c and "+dirty" not in c for commits in by_mode.values() for c in commits), by_mode
     assert not any(c.compilation_cache for c in STORED)
     documented = {f.name for f in dataclasses.fields(CellObservations)}
     for path in sorted(os.listdir(DATA_DIR)):
         with open(os.path.join(DATA_DIR, path), encoding="utf-8") as f:
             raw = json.load(f)
         omitted = {"problem"} if raw.get("problem") is None else set()  # only `survey --problem` files have one
+        omitted |= {"by_mode"} if not raw.get("by_mode") else set()  # only files two runs wrote have one
         assert set(raw) == documented - omitted, (path, set(raw) ^ (documented - omitted))
 
 
@@ -740,7 +746,9 @@ def test_force_measures_the_asked_mode_again_and_keeps_the_others(tmp_path):
     (stored,) = load(str(tmp_path))
     assert runs == [("jit",), ("eager",), ("jit",)]
     assert {o.mode: o.seconds for o in stored.observations} == {"jit": 3, "eager": 2}
-    assert stored.commit == "c3"  # the file says which run wrote it last
+    assert stored.commit == "c3"  # the file says which run wrote it last, and which run measured each mode
+    assert {m: r["commit"] for m, r in stored.by_mode.items()} == {"jit": "c3", "eager": "c2"}
+    assert "by_mode" not in CellObservations("k", "optax", "3.11", []).to_dict()  # one run: nothing to say
 
 
 WORKFLOW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".github", "workflows", "survey.yml")

@@ -226,16 +226,17 @@ class Reference:
 _references = collections.OrderedDict()  # the last few, for the scenarios that share them
 
 
-def reference_for(name, model, loss, *, shadow=False):
+def reference_for(name, model, loss, *, shadow=False, jit=True):
     """The (cached) reference run scenario `name` is judged against: its `optax.lbfgs`
     configuration on the flat vector; with `shadow`, the shadow reference (`_oracle`).
-    References always run under jit, whatever the scenario's mode: compiling the line search
-    once costs less than running it eagerly, and eager and jit runs of a module share it."""
+    References run under jit whatever the scenario's mode (compiling the line search once costs
+    less than running it eagerly, and eager and jit runs of a module share it), except where
+    `_oracle.reference_jit` says an eager run needs an eager one (`jit=False`)."""
     linesearch = name not in NO_LINESEARCH
-    key = (id(model), id(loss), linesearch, shadow)
+    key = (id(model), id(loss), linesearch, shadow, jit)
     found = _references.get(key)
     if found is None or found.model is not model or found.loss is not loss:
-        found = _references[key] = Reference(model, loss, jit=True, linesearch=linesearch, shadow=shadow)
+        found = _references[key] = Reference(model, loss, jit=jit, linesearch=linesearch, shadow=shadow)
         while len(_references) > 96:  # up to 24 cases x (zoom, no line search, their shadows)
             _references.popitem(last=False)
     _references.move_to_end(key)
@@ -268,15 +269,15 @@ def _upto(record, steps):
     return {"losses": record["losses"][:steps + 1], "iterates": record["iterates"][:steps + 1], "error": None}
 
 
-def reference_record(name, model, loss, steps, share=None):
+def reference_record(name, model, loss, steps, share=None, jit=True):
     """The reference record for scenario `name`, advanced to `steps` iterations (fewer only if
     it ended). With `share` and a pool's store, a record another worker computed is used when
     it covers `steps`; one being computed is waited for; else this worker computes and stores it."""
-    local = reference_for(name, model, loss)
+    local = reference_for(name, model, loss, jit=jit)
     directory = _shared.store() if share else None
     if directory is None or len(local.record["losses"]) > steps or ended(local.record):
         return _upto(local.extend(steps), steps)
-    key = f"{share}-{'nols' if name in NO_LINESEARCH else 'zoom'}"
+    key = f"{share}-{'nols' if name in NO_LINESEARCH else 'zoom'}" + ("" if jit else "-eager")
     while True:
         record = _shared.load(directory, key)
         if record is not None and (len(record["losses"]) > steps or ended(record)):
@@ -301,10 +302,14 @@ def prefetch_reference(name, model, loss, budget=Budget(), share=None):
 def _judge_by_reference(outcome, name, model, loss, result, share=None):
     """Compare the finished run with its reference; a departure makes it a wrong result."""
     steps = _oracle.reference_steps(result)
-    reference = reference_record(name, model, loss, steps, share)
-    agreement = _oracle.compare(result, reference, _oracle.tolerance(model, loss),
-                                lambda: reference_for(name, model, loss, shadow=True).extend(steps),
-                                limit=_oracle.overflow_limit(model, loss))
+
+    def candidate(jit):
+        return lambda: (reference_record(name, model, loss, steps, share, jit=jit),
+                        lambda: reference_for(name, model, loss, shadow=True, jit=jit).extend(steps))
+
+    modes = _oracle.reference_modes(model, loss, outcome.mode == "jit")
+    agreement = _oracle.compare_either(result, [candidate(jit) for jit in modes], _oracle.tolerance(model, loss),
+                                       _oracle.overflow_limit(model, loss))
     outcome.reference = agreement.to_dict()
     if agreement.departed_at is not None:
         outcome.status = "wrong_result"

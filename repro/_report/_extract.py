@@ -108,13 +108,18 @@ def _driver(scenario, mode, problem_expr):
         "",
         "    # What the pattern must compute: the same optax.lbfgs on one flat vector of the float arrays.",
         '    steps = reference_steps(result)',
-        "    try:",
-        f"        ref = solve(reference(linesearch={linesearch}), model, loss, jit=True, steps=steps, record=True)",
-        "    except Exception as error:  # the reference itself fails: an Optax problem, not a pytree one",
-        '        ref = {"losses": [], "iterates": [], "error": f"{type(error).__name__}: {error}"}',
-        f"    shadow = lambda: solve(reference(linesearch={linesearch}, shadow=True), nudge(model), loss, jit=True,",
-        "                           steps=steps, record=True)",
-        "    print(compare(result, ref, tolerance(model, loss), shadow, overflow_limit(model, loss)).summary())",
+        "",
+        "    def candidate(jit):  # the reference under jit or eager (float16/bfloat16: either may be the match)",
+        "        try:",
+        f"            ref = solve(reference(linesearch={linesearch}), model, loss, jit=jit, steps=steps, record=True)",
+        "        except Exception as error:  # the reference itself fails: an Optax problem, not a pytree one",
+        '            ref = {"losses": [], "iterates": [], "error": f"{type(error).__name__}: {error}"}',
+        f"        shadow = lambda: solve(reference(linesearch={linesearch}, shadow=True), nudge(model), loss, jit=jit,",
+        "                               steps=steps, record=True)",
+        "        return ref, shadow",
+        "",
+        f"    candidates = [lambda jit=jit: candidate(jit) for jit in reference_modes(model, loss, {jit})]",
+        "    print(compare_either(result, candidates, tolerance(model, loss), overflow_limit(model, loss)).summary())",
     ])
 
 
@@ -173,7 +178,7 @@ def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_
     scenario_code = "\n\n\n".join(scenario_parts)
     runner_code = "\n\n\n".join(p for p in _needed(scen_defs, ["solve", "reference"]) if p not in scenario_parts)
     oracle_defs, oracle_imports = _top_level(_read(ORACLE_FILE))
-    oracle_names = ["compare", "tolerance", "nudge", "overflow_limit", "reference_steps"]  # what the driver calls
+    oracle_names = ["compare_either", "tolerance", "nudge", "overflow_limit", "reference_steps", "reference_modes"]
     oracle_code = "\n\n\n".join(_needed(oracle_defs, oracle_names))
     summary = _docstring_summary(scen_defs[scenario][0])
     header = [
