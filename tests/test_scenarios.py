@@ -25,7 +25,7 @@ def test_scenario_matches_its_measured_expectation(scenario, mode):
     verdict = classify(expected, outcome)
     assert verdict in AS_EXPECTED, (verdict, expected, outcome.signature(), outcome.message, outcome.output)
     assert outcome.contents == BUILTIN_CONTENTS
-    if expected.converges:
+    if expected.works:
         assert outcome.agrees(), outcome.reference
         assert outcome.reference["compared"] == outcome.iterations + 1
         assert outcome.iterations <= BUDGET.max_steps

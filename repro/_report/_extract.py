@@ -30,7 +30,7 @@ SCRIPT_NAME = "lbfgs_equinox_repro.py"
 
 # repro._jax._run.contents(model, "mlp", loss) of mlp_problem(), fixed by construction (tests
 # check it): the MLP's activations are functions (the loss raises without them), its arrays float32.
-BUILTIN_CONTENTS = {"leaves": ["float-array"] * 4 + ["jitted", "function"], "top": "module",
+BUILTIN_CONTENTS = {"leaves": ["float-array"] * 4 + ["jitted", "function"], "float_dtypes": ["float32"] * 4, "top": "module",
                     "low_precision_loss": False, "loss_of_filtered": "raises",
                     "loss_error": "TypeError:none_not_callable@equinox", "problem": "mlp"}
 
