@@ -13,7 +13,8 @@ import json
 import os
 
 from ._catalogue import MODES, SCENARIOS
-from ._cells import SCHEMA, CellRecord, utc_now
+from ._cells import SCHEMA, CellRecord
+from ._files import utc_now
 from ._files import write_json_atomic, write_text_atomic
 from ._matrix import CELLS, RESULTS
 from ._outcome import Verdict

@@ -25,7 +25,6 @@ dev cell's git sources from local checkouts instead.
 """
 
 import dataclasses
-import datetime
 import hashlib
 import json
 import os
@@ -35,7 +34,7 @@ from typing import Optional
 
 from . import _envs
 from ._errors import UsageError
-from ._files import write_json_atomic
+from ._files import utc_now, write_json_atomic
 from ._isolate import check_problem, jax_cache_env
 from ._matrix import ENV_ROOT, RESULTS, Cell
 from ._options import RunOptions
@@ -64,10 +63,6 @@ def env_folder(cell_id, overrides):
     if not overrides:
         return cell_id
     return f"{cell_id}+{hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]}"
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def cell_path(cell_id, results=RESULTS):

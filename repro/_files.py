@@ -1,5 +1,6 @@
 """Atomic file writes: a reader never sees a half-written result. Imports nothing from repro."""
 
+import datetime
 import json
 import os
 import tempfile
@@ -37,3 +38,8 @@ def write_bytes_atomic(path, data):
 
 def write_json_atomic(path, data):
     write_text_atomic(path, json.dumps(data, indent=2, default=str))
+
+
+def utc_now():
+    """Now, in UTC, to the second (ISO 8601): the one timestamp every file this tool writes uses."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

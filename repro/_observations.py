@@ -16,10 +16,10 @@ import os
 from typing import Optional
 
 from ._outcome import Outcome
+from ._versions import TRACKED as TRACKED  # re-exported: what expectations are keyed by
 
 SCHEMA = 2  # 2: leaf lists in contents, no status in `family`, provenance (tool, commit, cache)
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_data", "observations")
-TRACKED = ("jax", "jaxlib", "optax", "equinox")
 PROBLEM_MODULE = "problem"  # the module a user's problem file is recorded as (`survey --problem`)
 
 

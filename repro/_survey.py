@@ -46,7 +46,7 @@ from packaging.version import Version
 from . import _bytecode, _envs, _index, _paths
 from ._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from ._corpus import SURVEY
-from ._files import write_json_atomic
+from ._files import utc_now, write_json_atomic
 from ._isolate import Workers, default_workers
 from ._matrix import CELLS
 from ._observations import DATA_DIR, PROBLEM_MODULE, CellObservations, Observation, load, path_of
@@ -205,7 +205,7 @@ def measure_cell(planned, *, modes=MODES, env_root=None, keep_env=False, timeout
     `env_root`: where the env is built (default: the cache's survey/, repro._paths)."""
     tool, commit = provenance()
     cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
-                            planned.exclude_newer, plan=planned.plan_key(), command=command, measured=_now(),
+                            planned.exclude_newer, plan=planned.plan_key(), command=command, measured=utc_now(),
                             tool=tool, commit=commit)
     if planned.problem:
         cell.problem = planned.problem.record()
@@ -359,10 +359,6 @@ def _copy_measurement(cell, twin, modes):
     cell.contents = json.loads(json.dumps(twin.contents))
     cell.xla_flags = twin.xla_flags
     cell.same_env_as = {mode: twin.same_env_as.get(mode, twin.key) for mode in modes}
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def provenance():
