@@ -23,7 +23,7 @@ from ._versions import TRACKED, version_text
 
 # Heat-map glyphs of a cell with no verdicts (by status), and of a pair a cell did not run.
 STATUS_GLYPH = {"unresolvable": "⛔", "skipped": "➖", "import-failed": "🚫", "incomplete": "⏸️",
-                "unreadable": "❓"}
+                "problem-failed": "📛", "unreadable": "❓"}
 NOT_RUN_GLYPH = "⬛"
 VERDICTS_NOTE = ("Verdicts (what a run did against what was expected) are squares here; the release survey's heat "
                  "map (`survey --heatmap`) draws outcomes (what a call did) with round glyphs (💥 and ⌛ mean the "

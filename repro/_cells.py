@@ -90,7 +90,7 @@ class CellRecord:
     """What one cell run left: the contents of results/cells/<id>.json."""
 
     cell: Cell
-    status: str  # ok | skipped | unresolvable | import-failed | incomplete (| unreadable, on loading)
+    status: str  # ok | skipped | unresolvable | import-failed | problem-failed | incomplete (| unreadable, on loading)
     reason: str = ""
     versions: dict = dataclasses.field(default_factory=dict)  # tracked, installed in the env (+ their sources)
     results: list = dataclasses.field(default_factory=list)  # result rows (repro._results.judge)
