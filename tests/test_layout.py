@@ -130,12 +130,19 @@ def test_scenario_module_imports_nothing_from_repro():
                             "numpy", "optax"}, (module.__name__, imported)
 
 
-def test_readme_imports_only_public_names():
-    """Users are shown `repro`, `repro.strategies`: never a private module."""
+def _docs_text():
+    """README.md and every docs/*.md page, as one text."""
+    import glob
+
+    paths = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+    return "\n".join(open(path, encoding="utf-8").read() for path in paths)
+
+
+def test_docs_import_only_public_names():
+    """Users are shown `repro`, `repro.strategies`: never a private module (README and docs/)."""
     import re
 
-    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    code = "\n".join(re.findall(r"```python\n(.*?)```", readme, re.S))
+    code = "\n".join(re.findall(r"```python\n(.*?)```", _docs_text(), re.S))
     imported = set()
     for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.Import):
@@ -148,13 +155,13 @@ def test_readme_imports_only_public_names():
     assert not [name for name in ours if any(part.startswith("_") for part in name.split("."))], ours
 
 
-def test_readme_architecture_lists_every_host_module_below_what_imports_it():
-    """The README's Architecture table is the host side's file list, bottom first: every host
+def test_architecture_page_lists_every_host_module_below_what_imports_it():
+    """docs/architecture.md's layer table is the host side's file list, bottom first: every host
     module is in it, and each imports only modules listed above it."""
     import re
 
-    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    section = readme[readme.index("## Architecture"):]
+    page = open(os.path.join(ROOT, "docs", "architecture.md"), encoding="utf-8").read()
+    section = page[page.index("## Layers"):]
     files = re.findall(r"^\|[^|]*\| `(_\w+\.py|_\w+/|__\w+__\.py)` \|", section, re.M)
 
     def unit(module):  # a package in the table (`_report/`) is one unit
