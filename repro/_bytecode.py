@@ -1,12 +1,12 @@
 """Bytecode kept between the survey's envs: each distribution's `.pyc` files, compiled once.
 
 Every survey cell builds a fresh env, and the first import of JAX, Optax and Equinox there
-compiles their sources to bytecode: measured (jax 0.6.2), 2.1 s of CPU for that first
-import in a fresh env against 0.7 s for the next. Most cells share most distributions (every
+compiles their sources to bytecode, which costs about three times the import itself
+(figures: docs/performance.md). Most cells share most distributions (every
 Optax and Equinox cell runs the same JAX), so after a cell the `.pyc` files its workers wrote
 are kept per distribution (`keep`) and linked into the next env that installs exactly that
-distribution (`seed`): measured (jax 0.10.0), 2.3 s for the first import in a fresh env, 1.0 s
-in one seeded by a cell with the same JAX. "Exactly": a distribution is keyed by a hash of its
+distribution (`seed`), where the first import then costs about what a second one does.
+"Exactly": a distribution is keyed by a hash of its
 RECORD's lines for its .py files, each with the file's content hash, so the same key means
 the same sources. Python still checks every
 `.pyc` against its source's mtime and size and compiles again on a mismatch, so a kept file can

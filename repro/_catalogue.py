@@ -23,7 +23,7 @@ class Budget:
 # Budgets for generated modules (property tests, their benchmark, the survey's corpus), by
 # mode. They are judged by the reference oracle, not by converging, and every departure this
 # bug class produced in the measurements happened by iteration 2; eager runs execute Optax's
-# zoom line search op by op and trace its while_loop again at every step (about 0.5 s a step),
+# zoom line search op by op and trace its while_loop again at every step (a large share of a second each),
 # so they stop after 8 steps. Jit steps are cheap: the full budget.
 GENERATED_BUDGETS = {"eager": {"max_steps": 8}, "jit": {}}
 

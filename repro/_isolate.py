@@ -199,13 +199,11 @@ def check_problem(path, *, python=None, timeout=300):
 
 
 # jaxlib releases whose persistent compilation cache made compiled programs compute wrong
-# results here ([first bad, first good) ranges). Measured by the survey (2026-11-27, CPU):
-# jax 0.5.1 with jaxlib 0.5.1, optax 0.2.5, equinox 0.13.8, the survey's corpus under jit: with
-# the cache, `partition_fix` on a module of float arrays only departs from the flat-vector
-# reference at iteration 1 and other working patterns stop converging (11 of 136 runs wrong, with
-# one worker or two, with or without FAST_COMPILE_FLAGS); without it every working pattern
-# agrees. jax 0.5.2 (jaxlib 0.5.1), 0.5.3 and 0.6.0 show the same; jaxlib 0.5.0 and 0.6.1
-# onwards do not.
+# results here ([first bad, first good) ranges), found by the survey under jit on CPU: with the
+# cache, `partition_fix` on a module of float arrays only departs from the flat-vector reference
+# at iteration 1 and other working patterns stop converging (with one worker or two, with or
+# without FAST_COMPILE_FLAGS); without it every working pattern agrees. jaxlib 0.5.0 and 0.6.1
+# onwards do not show it. The measurement: docs/property-tests.md and docs/survey-findings.md.
 CACHE_UNSAFE_JAXLIB = (("0.5.1", "0.6.1"),)
 
 
@@ -428,8 +426,8 @@ class Workers:
 
     def _retire(self, slot, child):
         """Stop an idle worker. Killed, not asked to exit: it holds nothing to save, and a JAX
-        process that has compiled a few hundred programs took 1.3-1.5 s to tear itself down
-        (measured at the end of survey cells), time the next cell or job waited for."""
+        process that has compiled a few hundred programs takes seconds to tear itself down, time
+        the next cell or job would wait for."""
         child.proc.stdin.close()
         child.kill()
         child.finish()

@@ -3,7 +3,7 @@
 `repro survey` writes `<data folder>/<cell>.json` (from a checkout, by default, the packaged
 `repro/_data/observations/`); the expectations table (`repro/_expectations.py`) is derived
 from the packaged files and nothing else. A file holds where
-and how it was measured (date, command, Python, every installed package), the content flags
+and how it was measured (date, command, Python, every installed package), the leaf kinds
 of each corpus module as that env computed them, and one compact observation per (module,
 scenario, mode): its status and failure signature, iterations, and how it compared with the
 flat-vector reference.

@@ -194,7 +194,7 @@ def measure_cell(planned, *, modes=MODES, env_root=None, keep_env=False, timeout
 
     Starting the cell's workers is its import check: a worker imports JAX, Optax, Equinox and
     the scenario code, starts the backend and only then says it is ready, so a separate check
-    process would import all of that once more (0.7 s a cell, measured). Only when they
+    process would import all of that once more. Only when they
     do not start is the env asked why (`_envs.import_error`), and that is the recorded reason.
     `twins` (a `Twins`): if a cell measured earlier in this run installed exactly the same
     distributions on the same Python, its observations are this cell's too (`same_env_as`).

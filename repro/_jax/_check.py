@@ -121,8 +121,8 @@ def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps
 
 def free_compiled():
     """Drop what checks compiled: the cached references and content flags (they hold the
-    user's module), and JAX's compiled programs. Measured in the floor cell: each realistic
-    model checked left 0.15-0.3 GB behind until `jax.clear_caches()`; clearing repro's own
-    caches alone released nothing measurable."""
+    user's module), and JAX's compiled programs: each model checked leaves a few hundred MB
+    behind until `jax.clear_caches()` (docs/performance.md); clearing repro's own caches alone
+    releases next to nothing."""
     clear_run_caches()
     jax.clear_caches()
