@@ -38,7 +38,7 @@ def real(args):
     pins = _bisect.check_pins(parse_pins(args.pin))
     candidates = _index.versions_between(args.package, args.good, args.bad)
     cache = args.cache or tempfile.mkdtemp(prefix="repro-bench-bisect-")
-    oracle = _bisect.EnvOracle(_bisect.version_requirements(args.package, pins), [(args.scenario, args.mode)],
+    oracle = _bisect.EnvProbe(_bisect.version_requirements(args.package, pins), [(args.scenario, args.mode)],
                                python="3.11", cache_dir=cache, timeout=600)
     start = time.perf_counter()
     result = _bisect.search(candidates, oracle)

@@ -1,4 +1,4 @@
-"""`repro bisect` and `repro diff`: find the release (or commit) where an outcome signature changed. No JAX.
+"""`repro bisect`: find the release (or commit) where an outcome signature changed. No JAX.
 
 Host side only. For each probed version an environment is built with uv
 (repro._envs.build_env, cached in the cache's envs/: repro._paths), the scenarios run there in an
@@ -16,10 +16,10 @@ jax commit is paired with the newest jaxlib released by the commit's date unless
 pinned. With `--problem` the scenarios run on a problem file's module; the file is checked
 in the first env probed (a bad file is a UsageError there, a SKIP in any later env).
 
-The search (`search`) and the sweep (`sweep`) take any oracle `version -> Probe`, so the
-logic is tested with a fake oracle and used with `EnvOracle` for real. `bisect` and `diff`
-take the parsed options (repro._options) and return a `Bisection` / `Diff` that renders
-itself as text or JSON and knows its exit code; the CLI prints them.
+The search (`search`) and the sweep (`sweep`) take any `run_probe: version -> Probe`, so the
+logic is tested with a fake probe and used with `EnvProbe` for real. `bisect` takes the parsed
+options (repro._options) and returns a `Bisection` that renders itself as text or JSON and
+knows its exit code; the CLI prints it. `diff` (repro._diff) probes two version sets the same way.
 """
 
 import dataclasses
@@ -83,7 +83,7 @@ def env_bound(n):
     return math.ceil(math.log2(n)) + 2 if n > 1 else 1
 
 
-def search(candidates, oracle: Callable[[str], Probe], on_probe=None):
+def search(candidates, run_probe: Callable[[str], Probe], on_probe=None):
     """Binary search for the first candidate whose signature differs from candidates[0]'s.
 
     Probes both ends first. Skipped candidates are stepped around (the untested candidate
@@ -97,7 +97,7 @@ def search(candidates, oracle: Callable[[str], Probe], on_probe=None):
 
     def get(i):
         if i not in probes:
-            probe = oracle(candidates[i])
+            probe = run_probe(candidates[i])
             probe.order = len(probes) + 1
             probes[i] = probe
             if on_probe:
@@ -131,11 +131,11 @@ def search(candidates, oracle: Callable[[str], Probe], on_probe=None):
     return result("ambiguous", last_unchanged=candidates[lo], remaining=candidates[lo + 1:hi + 1])
 
 
-def sweep(candidates, oracle, on_probe=None):
+def sweep(candidates, run_probe, on_probe=None):
     """Probe every candidate; report each signature change between consecutive probed ones."""
     probes = []
     for version in candidates:
-        probe = oracle(version)
+        probe = run_probe(version)
         probe.order = len(probes) + 1
         probes.append(probe)
         if on_probe:
@@ -149,7 +149,7 @@ def sweep(candidates, oracle, on_probe=None):
                   last_unchanged=first[0], changes=changes)
 
 
-# --------------------------------------------------------------------------- real oracle
+# --------------------------------------------------------------------------- real probes
 
 def combined_signature(outcomes):
     """One string for the outcomes of all probed (scenario, mode) pairs."""
@@ -158,7 +158,7 @@ def combined_signature(outcomes):
     return " | ".join(f"{o.scenario}[{o.mode}]={o.signature()}" for o in outcomes)
 
 
-class EnvOracle:
+class EnvProbe:
     """Builds (or reuses) an env per candidate and runs the scenario pairs there, isolated.
 
     `requirements(candidate)` -> (requirements list, exclude_newer or None). `problem`: a
@@ -425,13 +425,13 @@ class Bisection:
                   f"wall {self.wall_seconds:.1f} s")
 
 
-def bisect(options, *, progress=None, cache_dir=None, git_cache=None, **oracle):
+def bisect(options, *, progress=None, cache_dir=None, git_cache=None, **probe_options):
     """Run the bisect (or, with `options.every`, the sweep) that `options`
     (repro._options.BisectOptions) asks for. UsageError for a pin or version not on the index,
     or a --source that is not a repository holding both refs. `progress`
     (repro._progress.Progress): a line per probe, `probe 3 of ≤ 7: jax 0.4.34 ...`. `cache_dir`,
     `git_cache`: where envs and clones live (default: the cache's envs/ and git/, repro._paths).
-    `oracle`: EnvOracle's `runner` and `project`, for tests."""
+    `probe_options`: EnvProbe's `runner` and `project`, for tests."""
     progress = progress or Progress(quiet=True)
     pins, source = check_pins(options.pins), None
     if options.by_date:
@@ -447,8 +447,8 @@ def bisect(options, *, progress=None, cache_dir=None, git_cache=None, **oracle):
         candidates = _index.versions_between(package, options.good, options.bad, prereleases=options.prereleases,
                                              yanked=options.yanked)
         requirements = version_requirements(package, pins)
-    probe = EnvOracle(requirements, options.pairs, python=options.python, timeout=options.timeout,
-                      cache_dir=cache_dir, progress=progress, problem=options.problem, **oracle)
+    probe = EnvProbe(requirements, options.pairs, python=options.python, timeout=options.timeout,
+                      cache_dir=cache_dir, progress=progress, problem=options.problem, **probe_options)
     progress.note(f"{len(candidates)} candidates: " + (f"{candidates[0][:12]}..{candidates[-1][:12]}" if source
                                                        else " ".join(candidates)))
     progress.expect(len(candidates) if options.every else env_bound(len(candidates)), bound=not options.every)
@@ -465,69 +465,3 @@ def bisect(options, *, progress=None, cache_dir=None, git_cache=None, **oracle):
     result = (sweep if options.every else search)(candidates, probe, on_probe=on_probe)
     return Bisection(package, candidates, pins, options.pairs, options.python, options.every, result,
                      time.perf_counter() - start, source, options.problem)
-
-
-_SHOWN = (*DIFFERENCES, "observed")  # what `diff --json` shows of each side of a pair that differs
-
-
-@dataclasses.dataclass
-class Diff:
-    """One `repro diff`: both version sets, what was installed, and the pairs that differ (in
-    verdict, signature or agreement with the reference: repro._baseline.changes)."""
-
-    sides: dict  # "a"/"b" -> {"pins", "installed", "skipped", "reason"}
-    pairs: list
-    differs: list = dataclasses.field(default_factory=list)  # ((scenario, mode), record a, record b)
-    unbuildable: Optional[str] = None  # "a" or "b": that side could not be built or imported
-
-    def exit_code(self):
-        """0 no pair differs, 1 some do, 4 a side cannot be built."""
-        if self.unbuildable:
-            return EXIT_UNPROBEABLE
-        return EXIT_NOT_AS_EXPECTED if self.differs else EXIT_OK
-
-    def to_dict(self):
-        return {"a": self.sides["a"], "b": self.sides["b"], "compared": len(self.pairs), "differs": [
-            {"scenario": s, "mode": m, "a": {k: ra[k] for k in _SHOWN}, "b": {k: rb[k] for k in _SHOWN}}
-            for (s, m), ra, rb in self.differs]}
-
-    def render(self):
-        lines = [f"{label}: {header(self.sides[label]['installed'])}" for label in ("a", "b")]
-        lines.append(f"{len(self.pairs)} scenario/mode pairs compared, {len(self.differs)} differ")
-        lines += [f"  {s} [{m}]: a {_side(ra, rb)}  ->  b {_side(rb, ra)}" for (s, m), ra, rb in self.differs]
-        return "\n".join(lines)
-
-
-def _side(record, other):
-    """A pair record as a diff line shows it: verdict and signature, and the agreement with the
-    reference where the two sides differ in it."""
-    agreement = f" ({record['reference'] or 'no reference'})" if record["reference"] != other["reference"] else ""
-    return f"{record['verdict']} {record['signature']}{agreement}"
-
-
-def diff(options, *, progress=None, cache_dir=None):
-    """Run every pair of `options` (repro._options.DiffOptions) under both version sets.
-    `progress` (repro._progress.Progress): a line per side, `side 1 of 2: a ...`."""
-    progress = progress or Progress(quiet=True)
-    sides = {label: with_jaxlib(check_pins(pins)) for label, pins in (("a", options.a), ("b", options.b))}
-    if sides["a"] == sides["b"]:
-        raise UsageError("--a and --b are the same version set")
-    progress.expect(len(sides))
-    result, rows = Diff({}, options.pairs), {}
-    for label, pins in sides.items():
-        reqs = [requirement(k, v) for k, v in pins.items()]
-        oracle = EnvOracle(lambda _version, reqs=reqs: (reqs, None), options.pairs, python=options.python,
-                           timeout=options.timeout, cache_dir=cache_dir, progress=progress, problem=options.problem)
-        probe = oracle(label)
-        result.sides[label] = {"pins": pins, "installed": probe.installed, "skipped": probe.skipped,
-                               "reason": probe.reason}
-        progress.done(f"{label} {' '.join(reqs)}: " + (f"SKIP {probe.reason}" if probe.skipped else
-                                                      f"{len(probe.outcomes)} pairs run"),
-                      probe.build_seconds + probe.run_seconds)
-        if probe.skipped:
-            result.unbuildable = label
-            return result
-        rows[label] = by_pair(record(judge(outcome)) for outcome in probe.outcomes)
-    differing = {(c.scenario, c.mode) for c in changes(rows["a"], rows["b"], DIFFERENCES)}
-    result.differs = [(pair, rows["a"][pair], rows["b"][pair]) for pair in options.pairs if pair in differing]
-    return result

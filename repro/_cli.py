@@ -96,7 +96,7 @@ def cmd_bisect(argv):
 
 def cmd_diff(argv):
     """`diff`: every scenario whose verdict or signature differs between two version sets."""
-    from ._bisect import diff
+    from ._diff import diff
 
     opts = _options.diff_options(argv)
     _use_cache(opts)

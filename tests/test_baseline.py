@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from repro import _baseline
-from repro._bisect import Diff
+from repro._diff import Diff
 from repro._errors import UsageError
 from repro._outcome import Outcome
 
@@ -219,11 +219,11 @@ def two_envs():
     """{jax version: the env's python}: this project (editable) with each version set, built
     (or reused) where `bisect` keeps its envs."""
     from repro import _envs
-    from repro._bisect import EnvOracle
+    from repro._bisect import EnvProbe
 
     pythons = {}
     for jax, reqs in PINS.items():
-        oracle = EnvOracle(lambda _version: (reqs, None), [("no_params", "jit")], python="3.11", timeout=600)
+        oracle = EnvProbe(lambda _version: (reqs, None), [("no_params", "jit")], python="3.11", timeout=600)
         env = _envs.build_env(oracle.env_path(reqs, None), oracle.interpreter, reqs, extras=(), project=True)
         assert env.ok, env.reason
         pythons[jax] = env.python

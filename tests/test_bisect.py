@@ -1,4 +1,4 @@
-"""`repro bisect` / `repro diff`: the search against a fake oracle, bad input, one real bisect."""
+"""`repro bisect` / `repro diff`: the search against a fake probe, bad input, one real bisect."""
 
 import json
 import os
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.host
 VERSIONS = [f"1.{i}" for i in range(10)]
 
 
-class FakeOracle:
+class FakeProbe:
     """Signature 'old' before `change_at`, 'new' from it on; `skips` cannot be installed."""
 
     def __init__(self, change_at, skips=(), signatures=None):
@@ -33,32 +33,32 @@ class FakeOracle:
 
 @pytest.mark.parametrize("change_at", range(1, len(VERSIONS)))
 def test_finds_every_possible_first_change_within_the_env_bound(change_at):
-    oracle = FakeOracle(change_at)
-    result = search(VERSIONS, oracle)
+    probe = FakeProbe(change_at)
+    result = search(VERSIONS, probe)
     assert result.status == "found"
     assert result.first_changed == VERSIONS[change_at]
     assert result.last_unchanged == VERSIONS[change_at - 1]
-    assert len(oracle.calls) == len(set(oracle.calls)) == result.environments
+    assert len(probe.calls) == len(set(probe.calls)) == result.environments
     assert result.environments <= env_bound(len(VERSIONS))
     assert result.exit_code() == 0
 
 
 def test_first_and_last_candidate_changed():
-    assert search(VERSIONS, FakeOracle(1)).first_changed == "1.1"  # right after the good end
-    result = search(VERSIONS, FakeOracle(9))  # only the bad end
+    assert search(VERSIONS, FakeProbe(1)).first_changed == "1.1"  # right after the good end
+    result = search(VERSIONS, FakeProbe(9))  # only the bad end
     assert (result.last_unchanged, result.first_changed) == ("1.8", "1.9")
 
 
 def test_all_same_is_no_change_after_probing_only_the_ends():
-    oracle = FakeOracle(change_at=100)
-    result = search(VERSIONS, oracle)
+    probe = FakeProbe(change_at=100)
+    result = search(VERSIONS, probe)
     assert result.status == "no_change" and result.exit_code() == 1
-    assert oracle.calls == ["1.0", "1.9"]
+    assert probe.calls == ["1.0", "1.9"]
 
 
 def test_a_skip_is_stepped_around():
-    oracle = FakeOracle(change_at=6, skips={"1.4"})  # 1.4 is the first middle: its neighbour is probed
-    result = search(VERSIONS, oracle)
+    probe = FakeProbe(change_at=6, skips={"1.4"})  # 1.4 is the first middle: its neighbour is probed
+    result = search(VERSIONS, probe)
     assert result.status == "found" and result.exit_code() == 0
     assert (result.last_unchanged, result.first_changed) == ("1.5", "1.6")
     assert [p.version for p in result.probes if p.skipped] == ["1.4"]
@@ -66,8 +66,8 @@ def test_a_skip_is_stepped_around():
 
 
 def test_skips_next_to_the_change_make_it_ambiguous_and_name_the_remaining_versions():
-    oracle = FakeOracle(change_at=5, skips={"1.3", "1.4"})
-    result = search(VERSIONS, oracle)
+    probe = FakeProbe(change_at=5, skips={"1.3", "1.4"})
+    result = search(VERSIONS, probe)
     assert result.status == "ambiguous" and result.exit_code() == 3
     assert result.last_unchanged == "1.2"
     assert result.remaining == ["1.3", "1.4", "1.5"]
@@ -75,7 +75,7 @@ def test_skips_next_to_the_change_make_it_ambiguous_and_name_the_remaining_versi
 
 def test_a_skipped_end_cannot_be_bisected():
     for skips in ({"1.0"}, {"1.9"}):
-        result = search(VERSIONS, FakeOracle(5, skips=skips))
+        result = search(VERSIONS, FakeProbe(5, skips=skips))
         assert result.status == "endpoint_skipped" and result.exit_code() == 4
 
 
@@ -83,14 +83,14 @@ def test_signatures_not_pass_fail_are_compared():
     # Every version fails, but with three different signatures: the first change is found.
     sigs = {v: ("ValueError:custom_node_mismatch" if i < 3 else "ValueError:expected_none" if i < 7
                 else "ValueError:pytree_structure_error") for i, v in enumerate(VERSIONS)}
-    result = search(VERSIONS, FakeOracle(0, signatures=sigs))
+    result = search(VERSIONS, FakeProbe(0, signatures=sigs))
     assert result.status == "found"
     assert (result.last_unchanged, result.first_changed) in {("1.2", "1.3"), ("1.6", "1.7")}
 
 
 def test_sweep_lists_every_change_and_passes_over_skips():
     sigs = {v: ("a" if i < 3 else "b" if i < 7 else "c") for i, v in enumerate(VERSIONS)}
-    result = sweep(VERSIONS, FakeOracle(0, skips={"1.3"}, signatures=sigs))
+    result = sweep(VERSIONS, FakeProbe(0, skips={"1.3"}, signatures=sigs))
     assert result.changes == [("1.2", "1.4"), ("1.6", "1.7")]
     assert result.environments == len(VERSIONS)
 
@@ -100,9 +100,9 @@ def test_env_bound():
 
 
 def test_sweep_exit_codes():
-    assert sweep(VERSIONS, FakeOracle(5)).exit_code() == 0  # a change
-    assert sweep(VERSIONS, FakeOracle(100)).exit_code() == 1  # none
-    assert sweep(VERSIONS, FakeOracle(5, skips={"1.9"})).exit_code() == 4
+    assert sweep(VERSIONS, FakeProbe(5)).exit_code() == 0  # a change
+    assert sweep(VERSIONS, FakeProbe(100)).exit_code() == 1  # none
+    assert sweep(VERSIONS, FakeProbe(5, skips={"1.9"})).exit_code() == 4
 
 
 @pytest.mark.parametrize("args, words", [
@@ -260,16 +260,16 @@ def test_the_recorded_index_still_matches_the_live_index(monkeypatch):
 
 def test_bisect_and_diff_report_a_line_per_probe(monkeypatch):
     """The library's progress: `probe N of ≤ bound` per probed version (a skip raises the bound),
-    `side N of 2` per diff side; an oracle stands in for building the envs."""
+    `side N of 2` per diff side; a stand-in probe stands in for building the envs."""
     import io
 
-    from repro import _bisect
+    from repro import _bisect, _diff
     from repro._options import bisect_options, diff_options
     from repro._progress import Progress
 
     from repro._outcome import Outcome
 
-    class Oracle:
+    class StandIn:
         def __init__(self, requirements, pairs, **kw):
             self.pairs = pairs
 
@@ -279,7 +279,8 @@ def test_bisect_and_diff_report_a_line_per_probe(monkeypatch):
             return Probe(version, signature="old" if version < "0.4.34" else "new", build_seconds=2.0,
                          run_seconds=1.5, outcomes=[Outcome(s, m, "crash", versions={}) for s, m in self.pairs])
 
-    monkeypatch.setattr(_bisect, "EnvOracle", Oracle)
+    monkeypatch.setattr(_bisect, "EnvProbe", StandIn)
+    monkeypatch.setattr(_diff, "EnvProbe", StandIn)
     out = io.StringIO()
     run = _bisect.bisect(bisect_options(["--package", "jax", "--good", "0.4.30", "--bad", "0.4.35",
                                          "--scenario", "no_params"]), progress=Progress(unit="probe", stream=out))
@@ -296,7 +297,7 @@ def test_bisect_and_diff_report_a_line_per_probe(monkeypatch):
     assert run.result.status == "ambiguous" and run.result.remaining == ["0.4.33", "0.4.34"]
 
     out = io.StringIO()
-    _bisect.diff(diff_options(["--a", "jax==0.4.30", "--b", "jax==0.4.35", "--scenario", "no_params"]),
+    _diff.diff(diff_options(["--a", "jax==0.4.30", "--b", "jax==0.4.35", "--scenario", "no_params"]),
                  progress=Progress(unit="side", stream=out))
     assert [line.split(":")[0] for line in out.getvalue().splitlines()] == ["side 1 of 2", "side 2 of 2"]
     assert out.getvalue().splitlines()[0] == "side 1 of 2: a jax==0.4.30 jaxlib==0.4.30: 2 pairs run 3.5 s"
