@@ -39,6 +39,7 @@ from ._isolate import check_problem, jax_cache_env
 from ._matrix import ENV_ROOT, RESULTS, Cell
 from ._options import RunOptions
 from ._results import as_expected, run_here
+from ._settings import setting
 from ._versions import header, parse_checkouts, with_checkouts
 
 SCHEMA = 1
@@ -50,7 +51,7 @@ def effective_cell(cell, pins=None, environ=None):
     """The cell as it will be built: `pins` (from `--pin` after `--`) override its own, and
     REPRO_CHECKOUTS points its git sources at local checkouts. UsageError for a bad REPRO_CHECKOUTS."""
     try:
-        checkouts = parse_checkouts((os.environ if environ is None else environ).get("REPRO_CHECKOUTS", ""))
+        checkouts = parse_checkouts(setting("REPRO_CHECKOUTS", environ))
     except ValueError as error:
         raise UsageError(str(error)) from None
     cell = cell.with_pins(pins or {})

@@ -19,8 +19,9 @@ import urllib.request
 from packaging.version import InvalidVersion, Version
 
 from ._errors import IndexUnreachable, UsageError
+from ._settings import setting
 
-INDEX_URL = os.environ.get("REPRO_INDEX_URL", "https://pypi.org/pypi")
+INDEX_URL = setting("REPRO_INDEX_URL")
 _CACHE = {}
 
 

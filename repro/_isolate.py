@@ -29,6 +29,7 @@ import time
 
 from ._catalogue import NO_LINESEARCH, Budget
 from ._outcome import Outcome
+from ._settings import enabled, setting
 
 RESULT_MARKER = "@@repro-outcome@@"
 # A Workers job whose scenario is REFERENCE_JOB + NAME computes the reference record scenario
@@ -235,7 +236,7 @@ def jax_cache_env(python=None):
     Tracing, and so every error a scenario raises, still happens on each run; only compiled
     executables of identical programs are reused.
     """
-    if os.environ.get("REPRO_JAX_CACHE", "1") == "0" or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+    if not enabled("REPRO_JAX_CACHE") or "JAX_COMPILATION_CACHE_DIR" in os.environ:
         return {}
     env_dir = os.path.dirname(os.path.dirname(os.path.abspath(python or sys.executable)))
     if not os.access(env_dir, os.W_OK) or not compilation_cache_safe(_env_jaxlib(env_dir)):
@@ -280,14 +281,14 @@ def fast_compile_candidates(env=None):
     merged = {**os.environ, **(env or {})}
     if "XLA_FLAGS" in merged:
         return (merged["XLA_FLAGS"],)
-    if merged.get("REPRO_FAST_COMPILE", "1") == "0":
+    if not enabled("REPRO_FAST_COMPILE", merged):
         return ("",)
     return FAST_COMPILE_FLAGS
 
 
 def default_workers():
     """REPRO_WORKERS, else one worker per core."""
-    value = os.environ.get("REPRO_WORKERS", "")
+    value = setting("REPRO_WORKERS")
     return int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
 
 
@@ -307,7 +308,7 @@ def default_max_rss(count):
     """REPRO_WORKER_MAX_RSS_MB, else a third of this machine's memory shared by `count` workers
     (capped at 4 GiB: measured, a worker that has compiled a few hundred module structures
     holds several GiB, and a fresh one costs only the JAX import)."""
-    value = os.environ.get("REPRO_WORKER_MAX_RSS_MB", "")
+    value = setting("REPRO_WORKER_MAX_RSS_MB")
     if value.isdigit() and int(value) > 0:
         return int(value) * 2**20
     try:
@@ -358,7 +359,7 @@ class Workers:
         self.peak_rss, self.recycled = 0, 0
         self.start_timeout = start_timeout  # importing JAX into a cold env can take a while
         self.env = {**(jax_cache_env(python) if compilation_cache else {}), **(env or {})}
-        self.oracle = self.env.get("REPRO_ORACLE", os.environ.get("REPRO_ORACLE", "1")) != "0"
+        self.oracle = enabled("REPRO_ORACLE", {**os.environ, **self.env})
         # One worker has no one to share with, and a shared record is computed for the whole
         # budget ahead of time, where a worker's own is extended only as far as a scenario needs.
         sharing = self.oracle and share_references and self.count > 1

@@ -24,6 +24,7 @@ import re
 import sys
 
 from ._errors import UsageError
+from ._settings import setting
 
 CACHE_ENV = "REPRO_CACHE_DIR"
 APP = "lbfgs-equinox-repro"  # the distribution's name (repro._versions.DISTRIBUTION)
@@ -67,7 +68,7 @@ def user_cache_dir(environ=None, platform=None):
 def cache_dir(environ=None):
     """The cache folder of this run, absolute (see the rules above); not created here."""
     environ = os.environ if environ is None else environ
-    chosen = environ.get(CACHE_ENV, "")
+    chosen = setting(CACHE_ENV, environ)
     if chosen:
         return os.path.abspath(os.path.expanduser(chosen))
     root = checkout()

@@ -338,3 +338,17 @@ def test_the_readme_is_short_and_links_every_docs_page():
     assert len(readme.splitlines()) <= 200
     for page in PAGES[1:]:
         assert f"docs/{os.path.basename(page)}" in readme, page
+
+
+def test_the_settings_table_in_the_docs_is_repro_settings():
+    """One home per setting: docs/architecture.md's table lists exactly repro._settings.SETTINGS,
+    with the same defaults, and no module of the package reads a REPRO_* variable itself."""
+    from repro._settings import SETTINGS
+
+    page = open(os.path.join(ROOT, "docs", "architecture.md"), encoding="utf-8").read()
+    rows = dict(re.findall(r"^\| `(REPRO_\w+)` \| (.*?) \|", page, re.M))
+    assert rows == {name: (f"`{s.default}`" if s.default else "(empty)") for name, s in SETTINGS.items()}
+    reads = re.compile(r"""(environ(\.get)?[\[(]|getenv\()\s*["']REPRO_""")
+    for path in glob.glob(os.path.join(ROOT, "repro", "**", "*.py"), recursive=True):
+        if not path.endswith("_settings.py"):
+            assert not reads.search(open(path, encoding="utf-8").read()), path

@@ -33,6 +33,7 @@ import time
 from .._catalogue import Budget
 from .._isolate import REFERENCE_JOB, RESULT_MARKER
 from .._outcome import Outcome
+from .._settings import enabled
 
 
 def _self_test(name):
@@ -47,7 +48,7 @@ _CASES_KEPT = 24  # a survey cell interleaves the jobs of its 17 modules
 
 
 def _oracle():
-    return os.environ.get("REPRO_ORACLE", "1") != "0"
+    return enabled("REPRO_ORACLE")
 
 
 def _report(outcome):

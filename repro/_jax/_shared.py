@@ -18,11 +18,12 @@ import time
 import numpy as np
 
 from .._isolate import REFERENCE_STORE_ENV as STORE_ENV
+from .._settings import setting
 
 
 def store():
     """The pool's directory, or None outside a pool (every process computes its own)."""
-    path = os.environ.get(STORE_ENV)
+    path = setting(STORE_ENV)
     return path if path and os.path.isdir(path) else None
 
 
