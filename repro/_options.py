@@ -103,13 +103,44 @@ def _scenario_help(what="scenario to run (repeatable; default all)"):
     return f"{what}: {', '.join(SCENARIOS)}"
 
 
+# --- options several commands take, declared once ---------------------------------------------
+
+TIMEOUT = 300.0  # seconds per scenario (or per script, for `report`): every command's default
+PYTHON = "3.11"  # the Python of the envs bisect and diff build
+
+_CACHE_HELP = ("where environments (and clones, wheels) are built and reused; default: $REPRO_CACHE_DIR, else "
+               "a checkout's .repro-cache/, else ~/.cache/lbfgs-equinox-repro ($XDG_CACHE_HOME)")
+_PIN_HELP = "NAME==VERSION, NAME @ git+URL[@REF] or NAME @ DIRECTORY (a local checkout, uncommitted changes included)"
+_PROBLEM_HELP = "a Python file defining `model` (an eqx.Module), `loss` (model -> float scalar) and optionally " \
+                "`optimum`: the scenarios run on it instead of the built-in problem"
+
+# flag -> argparse keywords. Each command picks the ones it takes with `_add(parser, flag, ...)`,
+# overriding only what narrows for it (its help, its default mode).
+SHARED_OPTIONS = {
+    "--scenario": dict(action="append", default=[], metavar="NAME"),
+    "--mode": dict(action="append", default=[], choices=MODES),
+    "--timeout": dict(type=float, default=TIMEOUT, help=f"seconds per scenario (default {TIMEOUT:g})"),
+    "--json": dict(action="store_true", help="print the result as JSON"),
+    "--quiet": dict(action="store_true", help="no progress lines on stderr"),
+    "--cache-dir": dict(metavar="DIR", help=_CACHE_HELP),
+    "--problem": dict(metavar="FILE.py", help=_PROBLEM_HELP),
+    "--python": dict(default=PYTHON),
+    "--pin": dict(action="append", default=[], metavar="PIN"),
+}
+
+
+def _add(parser, flag, **overrides):
+    """Add the shared option `flag` to `parser`, with this command's `overrides`."""
+    parser.add_argument(flag, **{**SHARED_OPTIONS[flag], **overrides})
+
+
 # --- repro run (and the arguments after `--` of a matrix cell) --------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class RunOptions:
     scenarios: tuple = tuple(SCENARIOS)
     modes: tuple = MODES
-    timeout: float = 300.0  # seconds per scenario
+    timeout: float = TIMEOUT
     jobs: int = 2  # scenario processes at once
     batch: bool = False
     json: bool = False
@@ -122,38 +153,28 @@ class RunOptions:
     update_baseline: bool = False  # write the baseline again instead of comparing
 
 
-_CACHE_HELP = ("where environments (and clones, wheels) are built and reused; default: $REPRO_CACHE_DIR, else "
-               "a checkout's .repro-cache/, else ~/.cache/lbfgs-equinox-repro ($XDG_CACHE_HOME)")
-_PIN_HELP = "NAME==VERSION, NAME @ git+URL[@REF] or NAME @ DIRECTORY (a local checkout, uncommitted changes included)"
-_PROBLEM_HELP = "a Python file defining `model` (an eqx.Module), `loss` (model -> float scalar) and optionally " \
-                "`optimum`: the scenarios run on it instead of the built-in problem"
-
-
 def run_parser(prog=_prog("run")):
     p = Parser(prog=prog, description=_description("run", "One process per scenario, or a few batches of "
                                                            "them with --batch; a line per finished scenario "
                                                            "on stderr."))
-    p.add_argument("--scenario", action="append", default=[], metavar="NAME", help=_scenario_help())
-    p.add_argument("--mode", action="append", default=[], choices=MODES,
-                   help="eager or jit (repeatable; default both)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add(p, "--scenario", help=_scenario_help())
+    _add(p, "--mode", help="eager or jit (repeatable; default both)")
+    _add(p, "--json", help="print the results as JSON")
     p.add_argument("--output", metavar="FILE", help="also write the JSON results to FILE (atomically)")
-    p.add_argument("--timeout", type=float, default=RunOptions.timeout,
-                   help=f"seconds per scenario (default {RunOptions.timeout:g})")
+    _add(p, "--timeout")
     p.add_argument("--jobs", type=int, default=RunOptions.jobs,
                    help=f"processes at once (default {RunOptions.jobs})")
     p.add_argument("--batch", action="store_true",
                    help="run many scenarios per process, --jobs batches (faster: one JAX import each); "
                         "a crash or hang still costs only the scenario it hit: a fresh process resumes "
                         "with the rest")
-    p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP)
-    p.add_argument("--pin", action="append", default=[], metavar="PIN",
-                   help=f"in a matrix cell: replace the cell's pin of a package ({_PIN_HELP}); repeatable")
+    _add(p, "--problem")
+    _add(p, "--pin", help=f"in a matrix cell: replace the cell's pin of a package ({_PIN_HELP}); repeatable")
     p.add_argument("--baseline", metavar="FILE.json",
                    help="compare what each scenario did with FILE (written the first time): the changes are "
                         "listed under the table and exit 1; --problem names the module (default: the built-in one)")
     p.add_argument("--update-baseline", action="store_true", help="write the --baseline file again")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    _add(p, "--quiet")
     return p
 
 
@@ -263,8 +284,8 @@ class BisectOptions:
     good: Optional[str] = None
     bad: Optional[str] = None
     by_date: Optional[tuple] = None  # (start day, end day)
-    python: str = "3.11"
-    timeout: float = 300.0
+    python: str = PYTHON
+    timeout: float = TIMEOUT
     every: bool = False
     prereleases: bool = False
     yanked: bool = False
@@ -288,25 +309,21 @@ def bisect_parser():
     p.add_argument("--source", metavar="GIT_URL_OR_PATH",
                    help="bisect the package's commits (first-parent history from --good to --bad) in this git "
                         "repository: a local checkout or a URL (cloned into the cache's git/: --cache-dir)")
-    p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP)
+    _add(p, "--problem")
     p.add_argument("--by-date", metavar="START..END",
                    help=f"move {', '.join(TRACKED)} together (all that is not --pin'ned): "
                         "uv --exclude-newer at each day one of them released")
-    p.add_argument("--scenario", action="append", default=[], metavar="NAME",
-                   help=_scenario_help("scenario(s) to compare (repeatable; 'all' for every one)"))
-    p.add_argument("--mode", action="append", default=[], choices=MODES, help="eager or jit (repeatable; default jit)")
-    p.add_argument("--pin", action="append", default=[], metavar="PIN",
-                   help=f"keep another package fixed: {_PIN_HELP} (repeatable); jaxlib follows a pinned jax")
-    p.add_argument("--python", default=BisectOptions.python,
-                   help=f"Python version of the probed envs (default {BisectOptions.python})")
+    _add(p, "--scenario", help=_scenario_help("scenario(s) to compare (repeatable; 'all' for every one)"))
+    _add(p, "--mode", help="eager or jit (repeatable; default jit)")
+    _add(p, "--pin", help=f"keep another package fixed: {_PIN_HELP} (repeatable); jaxlib follows a pinned jax")
+    _add(p, "--python", help=f"Python version of the probed envs (default {BisectOptions.python})")
     p.add_argument("--every", action="store_true", help="probe every candidate and list every change (a sweep)")
     p.add_argument("--pre", action="store_true", help="include pre-releases")
     p.add_argument("--yanked", action="store_true", help="include yanked releases")
-    p.add_argument("--timeout", type=float, default=BisectOptions.timeout,
-                   help=f"seconds per scenario (default {BisectOptions.timeout:g})")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.add_argument("--cache-dir", metavar="DIR", help=_CACHE_HELP)
+    _add(p, "--timeout")
+    _add(p, "--json")
+    _add(p, "--quiet")
+    _add(p, "--cache-dir")
     return p
 
 
@@ -340,8 +357,8 @@ class DiffOptions:
     b: dict
     scenarios: tuple
     modes: tuple
-    python: str = "3.11"
-    timeout: float = 300.0
+    python: str = PYTHON
+    timeout: float = TIMEOUT
     json: bool = False
     problem: Optional[str] = None
     quiet: bool = False
@@ -358,14 +375,14 @@ def diff_options(argv):
     p.add_argument("--b", required=True, metavar="PINS",
                    help="e.g. jax==0.4.35,optax==0.2.4,equinox==0.11.10; a pin may be a source: "
                         "optax @ ~/optax (a checkout, uncommitted changes included) or optax @ git+URL@REF")
-    p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP)
-    p.add_argument("--scenario", action="append", default=[], metavar="NAME", help="default: all")
-    p.add_argument("--mode", action="append", default=[], choices=MODES, help="default: both")
-    p.add_argument("--python", default=DiffOptions.python, help=f"Python of both envs (default {DiffOptions.python})")
-    p.add_argument("--timeout", type=float, default=DiffOptions.timeout)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    p.add_argument("--cache-dir", metavar="DIR", help=_CACHE_HELP)
+    _add(p, "--problem")
+    _add(p, "--scenario", help="default: all")
+    _add(p, "--mode", help="default: both")
+    _add(p, "--python", help=f"Python of both envs (default {DiffOptions.python})")
+    _add(p, "--timeout")
+    _add(p, "--json")
+    _add(p, "--quiet")
+    _add(p, "--cache-dir")
     args = p.parse_args(list(argv))
     scenarios = check_scenarios([] if args.scenario == ["all"] else args.scenario, allow_self_tests=False)
     sides = {}
@@ -386,7 +403,7 @@ class ReportOptions:
     mode: str = "eager"
     format: str = "md"
     output: Optional[str] = None
-    timeout: float = 300.0
+    timeout: float = TIMEOUT
     problem: Optional[str] = None
     quiet: bool = False
 
@@ -398,10 +415,10 @@ def report_options(argv):
     p.add_argument("--mode", default=ReportOptions.mode, choices=MODES, help="eager (default) or jit")
     p.add_argument("--format", default=ReportOptions.format, choices=("md", "json"), help="md (default) or json")
     p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
-    p.add_argument("--timeout", type=float, default=ReportOptions.timeout,
-                   help=f"seconds for the script (default {ReportOptions.timeout:g})")
-    p.add_argument("--problem", metavar="FILE.py", help=_PROBLEM_HELP + "; the reproducer embeds its source")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    _add(p, "--timeout", default=ReportOptions.timeout,
+         help=f"seconds for the script (default {ReportOptions.timeout:g})")
+    _add(p, "--problem", help=_PROBLEM_HELP + "; the reproducer embeds its source")
+    _add(p, "--quiet")
     args = p.parse_args(list(argv))
     (scenario,) = check_scenarios([args.scenario], allow_self_tests=False)
     _positive(args.timeout, "--timeout")
@@ -425,8 +442,8 @@ def matrix_options(argv):
                                                   "writes matrix.md, matrix.json and heatmap.md beside them."))
     p.add_argument("--results", default=MatrixOptions.results, metavar="DIR",
                    help=f"results folder (default {MatrixOptions.results}/)")
-    p.add_argument("--json", action="store_true", help="print matrix.json instead of the Markdown")
-    p.add_argument("--quiet", action="store_true", help="write the files, print nothing")
+    _add(p, "--json", help="print matrix.json instead of the Markdown")
+    _add(p, "--quiet", help="write the files, print nothing")
     p.add_argument("--heatmap", action="store_true",
                    help="print the glyph heat map (heatmap.md: a square per verdict) instead of the table; the "
                         "files are written either way")
@@ -470,15 +487,14 @@ def survey_options(argv):
                    help="which cells (repeatable; default all): one per jax, optax or equinox release, or the "
                         "default matrix cells")
     p.add_argument("--only", action="append", default=[], metavar="CELL", help="just this cell (e.g. jax-0.6.2)")
-    p.add_argument("--mode", action="append", default=[], choices=MODES, help="eager or jit (default both)")
+    _add(p, "--mode", help="eager or jit (default both)")
     p.add_argument("--new", action="store_true",
                    help="only releases not in the data yet; print what changed against the release before")
     p.add_argument("--force", action="store_true",
                    help="measure cells already in the data again (in the --mode(s) asked; other modes are kept)")
     p.add_argument("--keep-envs", action="store_true", help="keep each cell's env (in the cache's survey/)")
     p.add_argument("--dry-run", action="store_true", help="print the planned cells and what is pending")
-    p.add_argument("--problem", metavar="FILE.py",
-                   help=_PROBLEM_HELP + ", in every cell asked, instead of the built-in problem and the corpus; "
+    _add(p, "--problem", help=_PROBLEM_HELP + ", in every cell asked, instead of the built-in problem and the corpus; "
                         "its observations go into --data (default: the current directory), never the packaged data")
     p.add_argument("--data", metavar="DIR",
                    help="observation folder, read and written (default: from a checkout without --problem, the "
@@ -494,8 +510,7 @@ def survey_options(argv):
     p.add_argument("--heatmap-files", metavar="DIR",
                    help="write the heat map of the data as survey.svg, survey.html and survey.md into DIR (created if "
                         "missing; this project's docs/ holds the committed ones) and measure nothing")
-    p.add_argument("--json", action="store_true",
-                   help="print the run's summary as JSON (with --dry-run: the plan; with --merge: what was merged)")
+    _add(p, "--json", help="print the run's summary as JSON (with --dry-run: the plan; with --merge: what was merged)")
     p.add_argument("--shards", type=int, metavar="N",
                    help="with --dry-run: group the pending cells into N shards of about the same expected time, "
                         "each with the `survey` arguments that measure exactly its cells (for a CI job matrix)")
@@ -507,7 +522,7 @@ def survey_options(argv):
     p.add_argument("--plan-file", metavar="FILE",
                    help="with --merge: the plan the shards were cut from (`--dry-run --json` output); a cell "
                         "measured with other inputs than planned is refused, a pending one no shard brought is named")
-    p.add_argument("--cache-dir", metavar="DIR", help=_CACHE_HELP)
+    _add(p, "--cache-dir")
     args = p.parse_args(list(argv))
     _positive(args.timeout, "--timeout")
     _positive(args.cells, "--cells")
