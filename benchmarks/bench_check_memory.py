@@ -16,7 +16,7 @@ import sys
 CHILD = r"""
 import json, os, sys, time
 import repro
-from repro._isolate import resident_bytes
+from repro._policy import resident_bytes
 from repro._jax._corpus import CORPUS, SURVEY
 
 keep, count = sys.argv[1] == "keep", int(sys.argv[2])

@@ -3,7 +3,7 @@
     python benchmarks/bench_properties.py [--examples 20] [--python PATH] [--workers N]
 
 Runs the property test's workload -- Hypothesis `cases()`, every scenario, mode drawn per
-example, derandomized like the `ci` profile, scenarios spread over `repro._isolate.Workers`
+example, derandomized like the `ci` profile, scenarios spread over `repro._workers.Workers`
 exactly as tests/test_properties.py does -- four times, each in a fresh process:
 
 - cold:        N workers (default: one per core), empty persistent XLA compilation cache,
@@ -35,7 +35,7 @@ WORKER = r"""
 import json, sys, time
 from hypothesis import HealthCheck, given, settings, strategies as st
 from repro._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
-from repro._isolate import Workers
+from repro._workers import Workers
 from repro.strategies import cases
 
 examples, count, seconds = int(sys.argv[1]), int(sys.argv[2]), {s: 0.0 for s in SCENARIOS}

@@ -35,7 +35,8 @@ from typing import Optional
 from . import _envs
 from ._errors import UsageError
 from ._files import utc_now, write_json_atomic
-from ._isolate import check_problem, jax_cache_env
+from ._isolate import check_problem
+from ._policy import jax_cache_env
 from ._matrix import ENV_ROOT, RESULTS, Cell
 from ._options import RunOptions
 from ._results import as_expected, run_here

@@ -93,9 +93,9 @@ class CellObservations:
     tool: str = ""  # this harness's distribution and version ("lbfgs-equinox-repro 0.1.0")
     commit: Optional[str] = None  # its checkout's commit ("+dirty": uncommitted changes); None: installed
     # Whether JAX's persistent compilation cache was on: never for the survey (it computed wrong
-    # results on some jaxlib releases, repro._isolate.CACHE_UNSAFE_JAXLIB): a fact must not rest on it.
+    # results on some jaxlib releases, repro._policy.CACHE_UNSAFE_JAXLIB): a fact must not rest on it.
     compilation_cache: bool = False
-    # The XLA_FLAGS its workers compiled with (repro._isolate.FAST_COMPILE_FLAGS, narrowed to
+    # The XLA_FLAGS its workers compiled with (repro._policy.FAST_COMPILE_FLAGS, narrowed to
     # what that XLA knows).
     xla_flags: Optional[str] = None
     # mode -> a cell measured earlier in the same run whose env was identical (same Python,

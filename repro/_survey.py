@@ -47,7 +47,8 @@ from . import _bytecode, _envs, _index, _paths
 from ._catalogue import GENERATED_BUDGETS, MODES, SCENARIOS
 from ._corpus import SURVEY
 from ._files import utc_now, write_json_atomic
-from ._isolate import Workers, default_workers
+from ._policy import default_workers
+from ._workers import Workers
 from ._matrix import CELLS
 from ._observations import DATA_DIR, PROBLEM_MODULE, CellObservations, Observation, load, path_of
 from ._versions import DISTRIBUTION, SCRIPT, __version__, checkout_state

@@ -3,7 +3,7 @@
 - The package index is the recorded one (`fake_index`), unless a test is marked `live`.
 - Every JAX process of the session (this one, xdist's other workers, the scenario children,
   the Workers, the reproducer scripts) uses one persistent XLA compilation cache inside this
-  env (repro._isolate.jax_cache_env), as the matrix cells do: a program compiled by one test
+  env (repro._policy.jax_cache_env), as the matrix cells do: a program compiled by one test
   is not compiled again by the next. Tracing, and so every error, still happens each time.
 - Under pytest-xdist (`./go test` runs `-n 2 --dist loadgroup`), tests that use the
   `workers` fixture (Hypothesis over generated modules: the longest) are scheduled first and
@@ -25,7 +25,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INDEX_FIXTURES = os.path.join(ROOT, "tests", "fixtures", "index")
 
-from repro._isolate import jax_cache_env  # noqa: E402  (no JAX: safe before any test imports it)
+from repro._policy import jax_cache_env  # noqa: E402  (no JAX: safe before any test imports it)
 
 # {} when the user chose a cache or turned it off (or the env's jaxlib cannot be trusted with one).
 # pytest-xdist's workers inherit what the controller set here: they share the same cache.
@@ -138,9 +138,9 @@ def run_cli():
 
 @pytest.fixture(scope="session")
 def workers():
-    """Scenario worker processes for generated cases (repro._isolate.Workers), one per core
+    """Scenario worker processes for generated cases (repro._workers.Workers), one per core
     (REPRO_WORKERS to change)."""
-    from repro._isolate import Workers
+    from repro._workers import Workers
 
     with Workers() as pool:
         yield pool

@@ -2,12 +2,12 @@
 
 import pytest
 
-from repro._isolate import run_isolated, run_many
+from repro._isolate import run_many
 from repro._results import judge
 
 
 def test_segfault_is_a_crash_with_its_output():
-    outcome = run_isolated("_crash", "eager", timeout=120)
+    outcome = run_many([("_crash", "eager")], timeout=120)[0]
     assert outcome.status == "crash"
     assert outcome.returncode == -11
     assert "SIGSEGV" in outcome.message
@@ -15,7 +15,7 @@ def test_segfault_is_a_crash_with_its_output():
 
 
 def test_hang_is_a_timeout_and_is_killed():
-    outcome = run_isolated("_hang", "eager", timeout=3)
+    outcome = run_many([("_hang", "eager")], timeout=3)[0]
     assert outcome.status == "timeout"
     assert "3 s" in outcome.message
     assert judge(outcome)["verdict"] == "TIMEOUT"
@@ -56,7 +56,7 @@ CASE = ("import jax.numpy as jnp\nimport equinox as eqx\n\n\nclass M0(eqx.Module
 
 
 def test_workers_keep_order_and_carry_on_past_a_crash_and_a_hang():
-    from repro._isolate import Workers
+    from repro._workers import Workers
 
     jobs = [(CASE, "seed_fix", "jit"), (CASE, "_crash", "eager"), (CASE, "partition_fix", "jit"),
             (CASE, "_hang", "eager"), (CASE, "no_params", "eager")]
@@ -72,7 +72,7 @@ def test_workers_keep_order_and_carry_on_past_a_crash_and_a_hang():
 
 
 def test_a_case_that_does_not_build_is_an_error_in_build_not_a_dead_worker():
-    from repro._isolate import Workers
+    from repro._workers import Workers
 
     with Workers(1, timeout=60) as workers:
         broken, fine = workers.run([("model = undefined_name\n", "partition_fix", "jit"), (CASE, "partition_fix", "jit")])
@@ -81,7 +81,7 @@ def test_a_case_that_does_not_build_is_an_error_in_build_not_a_dead_worker():
 
 
 def test_jax_cache_env_is_inside_the_env_and_can_be_turned_off(monkeypatch, tmp_path):
-    from repro._isolate import jax_cache_env
+    from repro._policy import jax_cache_env
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     monkeypatch.delenv("REPRO_JAX_CACHE", raising=False)
@@ -100,8 +100,8 @@ def test_jax_cache_env_is_inside_the_env_and_can_be_turned_off(monkeypatch, tmp_
                                             ("0.6.1", True), ("0.10.2", True)])
 def test_no_compilation_cache_where_it_gave_wrong_results(monkeypatch, tmp_path, jaxlib, cached):
     """jaxlib 0.5.1-0.6.0's persistent cache made the survey's working patterns compute wrong
-    results (repro._isolate.CACHE_UNSAFE_JAXLIB): an env with such a jaxlib gets no cache."""
-    from repro._isolate import jax_cache_env
+    results (repro._policy.CACHE_UNSAFE_JAXLIB): an env with such a jaxlib gets no cache."""
+    from repro._policy import jax_cache_env
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     monkeypatch.delenv("REPRO_JAX_CACHE", raising=False)
@@ -123,7 +123,7 @@ def test_workers_share_a_compilation_cache_inside_the_env(monkeypatch):
     import sys
     import time
 
-    from repro._isolate import Workers
+    from repro._workers import Workers
 
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     monkeypatch.delenv("REPRO_JAX_CACHE", raising=False)
@@ -153,7 +153,7 @@ def test_workers_share_a_compilation_cache_inside_the_env(monkeypatch):
 
 def test_a_worker_crash_that_does_not_repeat_is_retried_once(monkeypatch):
     """A long-running worker can die for reasons of its own; the job reruns in a fresh one."""
-    from repro._isolate import Workers
+    from repro._workers import Workers
     from repro._outcome import Outcome
 
     calls = []
@@ -175,13 +175,13 @@ def test_a_worker_crash_that_does_not_repeat_is_retried_once(monkeypatch):
 
 def test_workers_drop_the_fast_compile_flags_this_xla_does_not_know(monkeypatch):
     """XLA aborts on a flag it does not know and names it; the workers keep the rest of the set."""
-    from repro import _isolate
+    from repro import _policy, _workers
 
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.delenv("REPRO_FAST_COMPILE", raising=False)
-    monkeypatch.setattr(_isolate, "FAST_COMPILE_FLAGS",
+    monkeypatch.setattr(_policy, "FAST_COMPILE_FLAGS",
                         ("--xla_repro_no_such_flag=1 --xla_backend_optimization_level=0 --xla_repro_nor_this=2", ""))
-    with _isolate.Workers(2, timeout=120) as workers:
+    with _workers.Workers(2, timeout=120) as workers:
         assert workers.xla_flags is None  # not known before a worker has started
         workers.start()
         assert workers.xla_flags == "--xla_backend_optimization_level=0"
@@ -189,15 +189,15 @@ def test_workers_drop_the_fast_compile_flags_this_xla_does_not_know(monkeypatch)
     assert outcome.status == "converged"
 
     # Flags known to work for this jaxlib (`xla_flags=`) are used as given: nothing else is tried.
-    with _isolate.Workers(1, timeout=120, xla_flags="--xla_backend_optimization_level=0") as workers:
+    with _workers.Workers(1, timeout=120, xla_flags="--xla_backend_optimization_level=0") as workers:
         assert workers.start().xla_flags == "--xla_backend_optimization_level=0"
-    with _isolate.Workers(1, timeout=120, xla_flags="--xla_repro_no_such_flag=1") as workers:
+    with _workers.Workers(1, timeout=120, xla_flags="--xla_repro_no_such_flag=1") as workers:
         with pytest.raises(RuntimeError, match="xla_repro_no_such_flag"):
             workers.start()
 
 
 def test_unknown_xla_flags_are_read_off_the_abort_message():
-    from repro._isolate import _without_unknown
+    from repro._policy import _without_unknown
 
     flags = "--xla_a=false --xla_b=0 --xla_c=1"
     message = "2026-11-27 F external/xla/xla/parse_flags_from_env.cc:224] Unknown flags in XLA_FLAGS: --xla_a=false --xla_c=1  \n"
@@ -207,7 +207,7 @@ def test_unknown_xla_flags_are_read_off_the_abort_message():
 
 
 def test_user_xla_flags_and_repro_fast_compile_0_switch_the_flags_off(monkeypatch):
-    from repro._isolate import FAST_COMPILE_FLAGS, fast_compile_candidates
+    from repro._policy import FAST_COMPILE_FLAGS, fast_compile_candidates
 
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     monkeypatch.delenv("REPRO_FAST_COMPILE", raising=False)
@@ -231,7 +231,7 @@ MLP_CASE = (
 def test_fast_compile_flags_do_not_change_a_verdict(monkeypatch):
     """The flags change how XLA compiles, not what the scenarios find: same outcome
     signatures and iterations with and without them, final losses equal to rounding."""
-    from repro._isolate import Workers
+    from repro._workers import Workers
 
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     jobs = [(source, name, mode) for source in (CASE, MLP_CASE) for mode in ("jit", "eager")
@@ -252,7 +252,7 @@ def test_fast_compile_flags_do_not_change_a_verdict(monkeypatch):
 def test_a_worker_past_its_memory_limit_is_replaced_after_its_job():
     """Every new module structure leaves compiled programs behind in a worker: one whose
     resident memory passed `max_rss` is retired after its job, and the next job gets a fresh one."""
-    from repro._isolate import Workers
+    from repro._workers import Workers
 
     with Workers(1, timeout=120, max_rss=1) as workers:  # 1 byte: every worker is over it
         first = workers.run([(CASE, "seed_fix", "jit")])
@@ -268,7 +268,7 @@ def test_workers_compute_a_cases_reference_once_and_judge_as_without_sharing():
     computing its own reference gives (same env, same flags: the same numbers)."""
     import os
 
-    from repro._isolate import Workers
+    from repro._workers import Workers
 
     jobs = [(CASE, name, "jit") for name in ("partition_fix", "seed_fix_value_fn", "value_fn_full_model",
                                              "seed_fix_no_linesearch", "no_params")]

@@ -6,7 +6,7 @@ the fixes must converge. On a mismatch the failure message carries a standalone
 reproducer script for the (shrunk) module and first disagreeing scenario, also written to
 repro-reports/.
 
-The scenarios run in `repro._isolate.Workers`: one long-lived process per core, sharing a
+The scenarios run in `repro._workers.Workers`: one long-lived process per core, sharing a
 persistent XLA compilation cache and compiling with fast-compile XLA flags that change no
 verdict. That takes a cold run from 13.6 to about 39 examples/min on jax 0.10.2 (figures:
 benchmarks/bench_properties.py), and a segfault in one scenario becomes a CRASH verdict on that

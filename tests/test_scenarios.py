@@ -9,7 +9,7 @@ import pytest
 
 from repro._catalogue import MODES, SCENARIOS, Budget
 from repro._expectations import expectation_for
-from repro._isolate import run_isolated
+from repro._isolate import run_many
 from repro._outcome import AS_EXPECTED, classify
 from repro._report import BUILTIN_CONTENTS
 
@@ -19,7 +19,7 @@ BUDGET = Budget()  # the convergence definition the child processes use
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_scenario_matches_its_measured_expectation(scenario, mode):
-    outcome = run_isolated(scenario, mode, timeout=600)
+    outcome = run_many([(scenario, mode)], timeout=600)[0]
     expected = expectation_for(scenario, mode, outcome.versions, outcome.contents).expected
     assert expected is not None, f"no measured expectation for {outcome.versions}"
     verdict = classify(expected, outcome)

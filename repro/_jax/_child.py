@@ -6,7 +6,7 @@
   measured before a crash or hang.
 - `python -m repro._jax._child --check-problem FILE.py` loads a problem file and answers
   `{"contents": {...}}`, or `{"error": "one line"}` when the file is not usable.
-- `python -m repro._jax._child --serve` is a long-lived worker (`repro._isolate.Workers`):
+- `python -m repro._jax._child --serve` is a long-lived worker (`repro._workers.Workers`):
   it reads one JSON job per stdin line, `{"source", "scenario", "mode", "budget"}` where
   `source` defines `model`, `loss` and `optimum` (a generated case) and `budget` holds
   repro._catalogue.Budget fields (empty: the defaults), and answers each the same way.
@@ -31,7 +31,7 @@ import sys
 import time
 
 from .._catalogue import Budget
-from .._isolate import REFERENCE_JOB, RESULT_MARKER
+from .._protocol import REFERENCE_JOB, RESULT_MARKER
 from .._outcome import Outcome
 from .._settings import enabled
 

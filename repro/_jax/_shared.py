@@ -1,4 +1,4 @@
-"""Reference records shared between the long-lived workers of one pool (`repro._isolate.Workers`).
+"""Reference records shared between the long-lived workers of one pool (`repro._workers.Workers`).
 
 Every working call pattern of a module is judged against the same flat-vector reference
 (`_run.reference_for`), and compiling that reference's zoom line search is most of what the
@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from .._isolate import REFERENCE_STORE_ENV as STORE_ENV
+from .._protocol import REFERENCE_STORE_ENV as STORE_ENV
 from .._settings import setting
 
 
