@@ -62,6 +62,11 @@ def check_scenarios(names, *, allow_self_tests=True):
     return list(dict.fromkeys(names))
 
 
+# `repro.check`'s modes when none are asked: jit, as users train (a jitted step) and as CI runs.
+# Eager runs Optax's zoom line search op by op and costs several times more: ask for it.
+CHECK_DEFAULT_MODES = ("jit",)
+
+
 def check_modes(modes):
     if not modes:
         return list(MODES)

@@ -168,3 +168,14 @@ def test_unit_step_lbfgs_blowing_up_is_divergence_with_the_reference_not_a_wrong
     reference = row["outcome"]["reference"]
     assert reference["departed_at"] is None and (reference["diverged_at"] is not None
                                                  or reference["horizon"] is not None), reference
+
+
+def test_check_runs_jit_by_default_and_only_the_scenarios_asked():
+    """The cheap path: one scenario asked, default modes -> exactly one verdict, under jit (eager
+    runs only when asked); and eager is still there when asked."""
+    model, loss = affine_problem()
+    report = repro.check(model, loss, scenarios=["partition_fix"])
+    assert list(report.verdicts) == [("partition_fix", "jit")]
+    assert report.verdicts[("partition_fix", "jit")] is Verdict.WORKAROUND_OK
+    both = repro.check(model, loss, scenarios=["no_params"], modes=["eager", "jit"])
+    assert sorted(both.verdicts) == [("no_params", "eager"), ("no_params", "jit")]

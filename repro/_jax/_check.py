@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import _baseline
-from .._catalogue import UsageError, check_modes, check_scenarios
+from .._catalogue import CHECK_DEFAULT_MODES, UsageError, check_modes, check_scenarios
 from .._outcome import AS_EXPECTED, Verdict
 from .._results import judge, render_table, summarise
 from .._versions import installed_versions
@@ -77,6 +77,9 @@ def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps
           update_baseline=False):
     """Run the scenario catalogue on `model` with scalar `loss_fn(model)` and judge each outcome.
 
+    `modes` defaults to `["jit"]` (how training loops run); `modes=["eager", "jit"]` adds the
+    eager runs, which execute Optax's line search op by op and cost several times more.
+
     Tells whether this model breaks `optax.lbfgs()` unfiltered, as measured for the installed
     versions, and whether the workarounds work: every call pattern that finishes is compared,
     iterate by iterate, with the same `optax.lbfgs` on the flat vector of the module's float
@@ -107,7 +110,7 @@ def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps
         rows = [
             judge(run_scenario(name, mode, model, loss_fn, optimum=optimum, budget=budget))
             for name in names
-            for mode in check_modes(list(modes or []))
+            for mode in check_modes(list(modes or CHECK_DEFAULT_MODES))
         ]
     finally:
         if not keep_compiled:

@@ -156,7 +156,7 @@ def run_scenario(name, mode, model, loss, *, optimum=None, budget=Budget(), prob
     outcome = Outcome(scenario=name, mode=mode, status="error",
                       versions=installed_versions(), contents=contents(model, problem, loss))
     start = time.perf_counter()
-    _scenarios._PHASE[0] = "setup"
+    _scenarios.start_run()
     try:
         with _unfiltered_tracebacks():
             result = _scenarios.solve(

@@ -36,6 +36,11 @@ def current_phase():
     return _PHASE[0]
 
 
+def start_run():
+    """A new scenario run begins in the `setup` phase (an error before `init` is a setup error)."""
+    _PHASE[0] = "setup"
+
+
 # --- The patterns that break -------------------------------------------------------
 
 
