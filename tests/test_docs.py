@@ -352,3 +352,15 @@ def test_the_settings_table_in_the_docs_is_repro_settings():
     for path in glob.glob(os.path.join(ROOT, "repro", "**", "*.py"), recursive=True):
         if not path.endswith("_settings.py"):
             assert not reads.search(open(path, encoding="utf-8").read()), path
+
+
+def test_the_readme_verdict_table_lists_every_verdict_in_order():
+    """The README's verdict table is repro._outcome.Verdict: every verdict, in the enum's order,
+    none invented (the meanings a report states live in repro._outcome)."""
+    from repro._outcome import Verdict
+
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = readme[readme.index("### Verdicts"):]
+    section = section[:section.index("\n\n", section.index("| verdict |"))]
+    rows = [r for r in re.findall(r"^\| ([A-Z-]+) \|", section, re.M) if r != "---"]
+    assert rows == [v.value for v in Verdict]
