@@ -176,3 +176,23 @@ def test_architecture_page_lists_every_host_module_below_what_imports_it():
     for index, module in enumerate(order):
         deps = {unit(d) for m, ds in graph.items() if unit(m) == module for d in ds} - {module, "repro"}
         assert deps <= set(order[:index]), (module, deps - set(order[:index]))
+
+
+# Names the glossary (docs/architecture.md) retired: bisect's probe was an "oracle", `diff` lived
+# in _bisect, a test-only runner, and two helpers nobody called.
+RETIRED = ("EnvOracle", "FakeOracle", "run_isolated", "**oracle", "expected_for", "measured_versions",
+           "_scenarios._PHASE")
+
+
+def test_retired_names_do_not_come_back():
+    """A retired name is found nowhere in the package, the tests, the benchmarks or the noxfile."""
+    paths = [os.path.join(ROOT, "noxfile.py")]
+    for top in ("repro", "tests", "benchmarks"):
+        for folder, _, names in os.walk(os.path.join(ROOT, top)):
+            paths += [os.path.join(folder, n) for n in names if n.endswith(".py")]
+    import re
+
+    words = [re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)") for word in RETIRED]
+    found = [(os.path.relpath(path, ROOT), word.pattern) for path in paths if path != os.path.abspath(__file__)
+             for word in words if word.search(open(path, encoding="utf-8").read())]
+    assert not found, found
