@@ -179,3 +179,23 @@ def test_check_runs_jit_by_default_and_only_the_scenarios_asked():
     assert report.verdicts[("partition_fix", "jit")] is Verdict.WORKAROUND_OK
     both = repro.check(model, loss, scenarios=["no_params"], modes=["eager", "jit"])
     assert sorted(both.verdicts) == [("no_params", "eager"), ("no_params", "jit")]
+
+
+class Shifted(eqx.Module):
+    w: jax.Array
+    target: float  # a non-array leaf: partition_fix leaves it out of the optimizer
+
+
+def test_two_models_in_one_process_are_each_judged_against_their_own_reference():
+    """References and contents are cached by model within a process (keep_compiled=True keeps
+    them across checks): a second model must not be judged against the first one's reference,
+    which would make its working pattern depart (WRONG-RESULT)."""
+
+    def loss(m):
+        return jnp.sum((m.w - m.target) ** 2)
+
+    first, second = Shifted(jnp.zeros(3), 1.0), Shifted(jnp.zeros(3), 5.0)
+    reports = [repro.check(m, loss, scenarios=["partition_fix"], keep_compiled=True) for m in (first, second)]
+    outcomes = [r.results[0]["outcome"] for r in reports]
+    assert [o["initial_loss"] for o in outcomes] == [3.0, 75.0]
+    assert all(r.verdicts[("partition_fix", "jit")] is Verdict.WORKAROUND_OK for r in reports), [str(r) for r in reports]
