@@ -364,3 +364,4 @@ def test_the_readme_verdict_table_lists_every_verdict_in_order():
     section = section[:section.index("\n\n", section.index("| verdict |"))]
     rows = [r for r in re.findall(r"^\| ([A-Z-]+) \|", section, re.M) if r != "---"]
     assert rows == [v.value for v in Verdict]
+
