@@ -37,10 +37,10 @@ import nox
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from repro._aggregate import aggregate, render_markdown  # noqa: E402
+from repro._cli import main as cli_main  # noqa: E402
 from repro._cells import effective_cell, prepare_env, run_cell  # noqa: E402
-from repro._errors import UsageError  # noqa: E402
-from repro._matrix import CELLS, RESULTS, TAGS, cells_tagged  # noqa: E402
+from repro._errors import EXIT_NOT_AS_EXPECTED, EXIT_OK, UsageError  # noqa: E402
+from repro._matrix import CELLS, TAGS, cells_tagged  # noqa: E402
 from repro._options import run_options  # noqa: E402
 from repro._parallel import run_labelled  # noqa: E402
 from repro._progress import Progress  # noqa: E402
@@ -147,12 +147,12 @@ def repro(session, cell):
 
 @nox.session(python=False, tags=sorted(TAGS))
 def matrix(session):
-    """Aggregate results/cells/*.json into results/matrix.md and results/matrix.json."""
-    if not os.path.isdir(os.path.join(RESULTS, "cells")):
-        session.error("no cell results: run `nox -t default` or one `repro(<cell>)` session first")
-    report = aggregate(RESULTS)
-    print(render_markdown(report))
-    session.log(f"written: {RESULTS}/matrix.md, {RESULTS}/matrix.json")
+    """`lbfgs-equinox-repro matrix`: results/cells/*.json into results/matrix.md, matrix.json and
+    heatmap.md (arguments after -- go to it). A verdict not as expected already failed its cell's
+    session, so here only a usage error fails."""
+    code = cli_main(["matrix", *session.posargs])
+    if code not in (EXIT_OK, EXIT_NOT_AS_EXPECTED):
+        session.error(f"`matrix` exited {code}")
 
 
 @nox.session(python=False)

@@ -7,10 +7,24 @@ bug reports `repro.report`, `repro.Report` and `repro.reproducer` (host side: th
 runs in a fresh process).
 """
 
-from ._catalogue import MODES, SCENARIOS
-from ._errors import UsageError
-from ._outcome import Expected, Outcome, Verdict, classify
-from ._versions import __version__
+from typing import TYPE_CHECKING
+
+from ._catalogue import MODES as MODES
+from ._catalogue import SCENARIOS as SCENARIOS
+from ._errors import UsageError as UsageError
+from ._outcome import Expected as Expected
+from ._outcome import Outcome as Outcome
+from ._outcome import Verdict as Verdict
+from ._outcome import classify as classify
+from ._versions import __version__ as __version__
+
+if TYPE_CHECKING:  # what type checkers see of the names loaded on first use (below)
+    from . import strategies as strategies
+    from ._jax._check import CheckReport as CheckReport
+    from ._jax._check import check as check
+    from ._report import Report as Report
+    from ._report import report as report
+    from ._report import reproducer as reproducer
 
 _LAZY = {
     "check": ("repro._jax._check", "check"),

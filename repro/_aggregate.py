@@ -1,6 +1,6 @@
 """Aggregate cell records into one matrix report: load, summarise, render. No JAX.
 
-`aggregate` reads every results/cells/<id>.json (repro._cells.CellRecord, written by the
+`aggregate` reads every results/cells/<id>.json (repro._cells.CellResult, written by the
 nox `repro` sessions) and writes results/matrix.json, results/matrix.md and the glyph heat
 map results/heatmap.md (a glyph per verdict: the picture for a CI job summary) atomically.
 Each row comes only from its own cell file, so rerunning one cell changes only that row;
@@ -13,7 +13,7 @@ import json
 import os
 
 from ._catalogue import MODES, SCENARIOS
-from ._cells import SCHEMA, CellRecord
+from ._cells import SCHEMA, CellResult
 from ._files import utc_now
 from ._files import write_json_atomic, write_text_atomic
 from ._matrix import CELLS, RESULTS
@@ -31,16 +31,16 @@ VERDICTS_NOTE = ("Verdicts (what a run did against what was expected) are square
 
 
 def load_cells(cell_dir):
-    """Every CellRecord in `cell_dir`, sorted by matrix order then id; unreadable files become rows."""
+    """Every CellResult in `cell_dir`, sorted by matrix order then id; unreadable files become rows."""
     order = {c.id: i for i, c in enumerate(CELLS)}
     records = []
     for path in glob.glob(os.path.join(cell_dir, "*.json")):
         cell_id = os.path.basename(path)[:-len(".json")]
         try:
             with open(path) as f:
-                record = CellRecord.from_dict(json.load(f))
+                record = CellResult.from_dict(json.load(f))
         except (OSError, ValueError, KeyError, TypeError) as error:
-            record = CellRecord.unreadable(cell_id, f"{os.path.basename(path)}: {error}")
+            record = CellResult.unreadable(cell_id, f"{os.path.basename(path)}: {error}")
         records.append(record)
     records.sort(key=lambda r: (order.get(r.cell.id, len(order)), r.cell.id))
     return records
@@ -88,7 +88,7 @@ def _md_escape(text):
     return " ".join(str(text).replace("|", "\\|").split())
 
 
-def render_markdown(matrix):
+def render_matrix(matrix):
     cols = matrix["columns"]
     rows = matrix["cells"]
     n_default = sum(1 for r in rows if "default" in r["tags"])
@@ -180,6 +180,6 @@ def aggregate(results=RESULTS):
     records = load_cells(os.path.join(results, "cells"))
     matrix = summarise_matrix(records)
     write_json_atomic(os.path.join(results, "matrix.json"), matrix)
-    write_text_atomic(os.path.join(results, "matrix.md"), render_markdown(matrix))
+    write_text_atomic(os.path.join(results, "matrix.md"), render_matrix(matrix))
     write_text_atomic(os.path.join(results, "heatmap.md"), render_heatmap(matrix))
     return matrix

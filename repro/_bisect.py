@@ -20,6 +20,10 @@ The search (`search`) and the sweep (`sweep`) take any `run_probe: version -> Pr
 logic is tested with a fake probe and used with `EnvProbe` for real. `bisect` takes the parsed
 options (repro._options) and returns a `Bisection` that renders itself as text or JSON and
 knows its exit code; the CLI prints it. `diff` (repro._diff) probes two version sets the same way.
+
+Why one module of this length: the release search, the commit search and the probe they
+share (an env per version, the scenarios in a child, the signature) are one algorithm; `diff`
+reuses the probe from here.
 """
 
 import dataclasses
@@ -31,12 +35,10 @@ import time
 from typing import Callable, Optional
 
 from . import _envs, _git, _index, _paths
-from ._baseline import DIFFERENCES, by_pair, changes, record
 from ._errors import EXIT_AMBIGUOUS, EXIT_NOT_AS_EXPECTED, EXIT_OK, EXIT_UNPROBEABLE, UsageError
 from ._isolate import check_problem, run_batch
 from ._progress import Progress, format_seconds
-from ._results import judge
-from ._versions import TRACKED, header, is_source, requirement, version_text
+from ._versions import TRACKED, is_source, requirement, version_text
 
 
 # --------------------------------------------------------------------------- search logic
@@ -93,7 +95,7 @@ def search(candidates, run_probe: Callable[[str], Probe], on_probe=None):
     candidates = list(candidates)
     if len(candidates) < 2:
         raise ValueError("need at least two candidates")
-    probes = {}
+    probes: dict = {}
 
     def get(i):
         if i not in probes:

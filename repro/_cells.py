@@ -88,7 +88,7 @@ class EnvInfo:
 
 
 @dataclasses.dataclass
-class CellRecord:
+class CellResult:
     """What one cell run left: the contents of results/cells/<id>.json."""
 
     cell: Cell
@@ -155,7 +155,7 @@ def prepare_env(cell, *, env_root=ENV_ROOT, log=print, find_interpreter=None, bu
 
 def run_cell(cell, options=RunOptions(), *, results=RESULTS, env_root=ENV_ROOT, log=print, python=None,
              find_interpreter=None, build_env=None, progress=None):
-    """Prepare the cell's env, run the verdicts in it, write and return its CellRecord.
+    """Prepare the cell's env, run the verdicts in it, write and return its CellResult.
 
     `options`: what to run (scenarios, modes, timeout, jobs, pins overriding the cell's, a
     problem file); scenarios always run batched. `python` skips the env build and uses that
@@ -166,7 +166,7 @@ def run_cell(cell, options=RunOptions(), *, results=RESULTS, env_root=ENV_ROOT, 
     out = cell_path(cell.id, results)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     started = time.perf_counter()
-    record = CellRecord(cell, "incomplete", "the run was interrupted before it finished", args=list(options.argv),
+    record = CellResult(cell, "incomplete", "the run was interrupted before it finished", args=list(options.argv),
                         started=utc_now())
     # Written first: if this process is killed, the cell says so instead of showing stale results.
     write_json_atomic(out, dataclasses.replace(record, finished=utc_now()).to_dict())

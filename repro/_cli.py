@@ -138,7 +138,7 @@ def cmd_report(argv):
 
 def cmd_matrix(argv):
     """`matrix`: collect results/cells/*.json into results/matrix.{md,json} and heatmap.md."""
-    from ._aggregate import aggregate, render_heatmap, render_markdown
+    from ._aggregate import aggregate, render_heatmap, render_matrix
 
     opts = _options.matrix_options(argv)
     cell_dir = os.path.join(opts.results, "cells")
@@ -150,7 +150,7 @@ def cmd_matrix(argv):
     if not opts.quiet:
         written = ", ".join(os.path.join(opts.results, name) for name in ("matrix.md", "matrix.json", "heatmap.md"))
         text = (json.dumps(matrix, indent=2) if opts.json else render_heatmap(matrix) if opts.heatmap
-                else render_markdown(matrix) + f"\nwritten: {written}")
+                else render_matrix(matrix) + f"\nwritten: {written}")
         print(text)
     return EXIT_OK if matrix["all_as_expected"] else EXIT_NOT_AS_EXPECTED
 

@@ -10,6 +10,8 @@ The set covers what the generated modules do not: losses that L-BFGS does not so
 few steps (a real regression, a network where unit-step L-BFGS lands on another stationary
 point), `eqx.nn` layers whose behaviour a non-array field steers (`Dropout.inference`,
 `GRUCell.use_bias`, `MultiheadAttention.num_heads`), and integer/boolean array fields.
+
+Why one module of this length: it is mostly data, each module's source text.
 """
 
 import dataclasses

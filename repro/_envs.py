@@ -72,14 +72,14 @@ def find_interpreter(version):
             return found[-1]
     for candidate in (f"python{version}",):
         path = shutil.which(candidate)
-        if path and _runs(path, version):
+        if path and _is_python(path, version):
             return path
     if sys.version.startswith(version + "."):
         return sys.executable
     return None
 
 
-def _runs(path, version):
+def _is_python(path, version):
     try:
         out = subprocess.run([path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                              capture_output=True, text=True, timeout=30)

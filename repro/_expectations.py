@@ -18,7 +18,7 @@ that cell decides. Otherwise an expectation is *inferred* only inside a run of c
 releases of one series in which the survey saw no change, and it says so and from which cells.
 Outside what was measured, it is UNKNOWN: nothing is invented.
 
-The built-in problem (`contents["problem"] == "mlp"`) has its own observations (key BUILTIN);
+The built-in problem (`contents["problem"] == BUILTIN_PROBLEM`) has its own observations (key BUILTIN);
 it must CONVERGE (its optimum is known), any other module must AGREE with the flat-vector
 reference (convergence is information there).
 """
@@ -30,10 +30,11 @@ from typing import Mapping, Optional
 from packaging.version import InvalidVersion, Version
 
 from . import _leaves
+from ._catalogue import BUILTIN_PROBLEM
 from ._observations import DATA_DIR, load
 from ._outcome import AGREES, BROKEN, CONVERGES, NOT_CONVERGED, WRONG_RESULT, Verdict, any_of, classify, fails
 
-BUILTIN = ("builtin",)  # the key of the built-in problem (contents["problem"] == "mlp")
+BUILTIN = ("builtin",)  # the key of the built-in problem (contents["problem"] == BUILTIN_PROBLEM)
 CATEGORY = "category"  # keys (CATEGORY, stage): every module whose path is sure to break at that stage
 _SERIES = ("jax", "optax", "equinox")
 
@@ -41,7 +42,7 @@ _SERIES = ("jax", "optax", "equinox")
 def key_for(scenario, contents):
     """The key a module's expectation is derived under: BUILTIN for the built-in problem, else
     its path for `scenario` (None without a leaf list: contents from before leaf lists)."""
-    if contents.get("problem") == "mlp":
+    if contents.get("problem") == BUILTIN_PROBLEM:
         return BUILTIN
     return _leaves.path(scenario, contents)
 
@@ -97,7 +98,7 @@ def _common(values):
 
 
 @dataclasses.dataclass(frozen=True)
-class Cell:
+class CellExpectations:
     """One surveyed cell, reduced to what expectations need."""
 
     key: str
@@ -132,7 +133,7 @@ def derive_cell(cell):
             expected[entry] = _category(found)
         else:
             expected[entry] = meet(found)
-    return Cell(cell.key, cell.series, cell.versions, expected, {k: tuple(v) for k, v in sources.items()},
+    return CellExpectations(cell.key, cell.series, cell.versions, expected, {k: tuple(v) for k, v in sources.items()},
                 {k: tuple(sorted(v)) for k, v in signatures.items()})
 
 
@@ -189,7 +190,7 @@ def _same(versions, cell):
     return all(_v(versions.get(p)) is not None and _v(versions.get(p)) == _v(cell.versions.get(p)) for p in _SERIES)
 
 
-def _runs(cells, key):
+def _unchanged_runs(cells, key):
     """Maximal runs of consecutive measured cells with one derived expectation for `key`, along
     two kinds of path: a series (its releases in order, the other packages as of each release)
     and a line (one package's versions in order, the other two the same in every cell, e.g. two
@@ -241,7 +242,7 @@ def _lookup(entry, versions, cells):
         if len(found) == 1 and None not in found:
             return found.pop(), "measured", (exact[0].key,), ""
         return None, "unknown", (), f"the corpus modules disagree in {exact[0].key}: the key is too coarse"
-    holding = [run for run in _runs(cells, entry) if _inside(versions, run)]
+    holding = [run for run in _unchanged_runs(cells, entry) if _inside(versions, run)]
     found = {run[0].expected[entry] for run in holding}
     if len(found) == 1 and None not in found:
         return found.pop(), "inferred", tuple(sorted({c.key for run in holding for c in run}, key=_cell_order)), ""

@@ -23,7 +23,7 @@ from . import _survey
 from ._catalogue import MODES
 from ._errors import UsageError
 from ._files import write_json_atomic
-from ._observations import SCHEMA, CellObservations, load, path_of
+from ._observations import SCHEMA, ObservationFile, load, path_of
 from ._versions import DISTRIBUTION, __version__
 
 
@@ -111,7 +111,7 @@ def own_provenance():
 
 
 def plan_digest(plans):
-    """A short digest of {key: PlannedCell.plan_key()}: what `--dry-run --json` prints, and what
+    """A short digest of {key: CellPlan.plan_key()}: what `--dry-run --json` prints, and what
     a merge given that plan checks the shards' cells against."""
     return hashlib.sha256(json.dumps(sorted(plans.items())).encode()).hexdigest()[:12]
 
@@ -153,7 +153,7 @@ def read_folder(folder):
     for path in paths:
         try:
             with open(path, encoding="utf-8") as f:
-                cell = CellObservations.from_dict(json.load(f))
+                cell = ObservationFile.from_dict(json.load(f))
         except (OSError, ValueError, TypeError, AttributeError) as error:
             raise UsageError(f"--merge: {path} is not a survey cell file ({error})") from None
         if os.path.basename(path) != f"{cell.key}.json":

@@ -17,6 +17,9 @@ Outcomes are drawn with round glyphs and the matrix heat map's verdicts with squ
 Written as SVG (for the docs), as HTML (the SVG with hover titles and the notes, for a
 browser), and as a Markdown glyph table (for a GitHub job summary, where images cannot be
 inlined).
+
+Why one module of this length: one grid (rows, squares, change lines, legend) drawn in three
+formats (SVG, HTML, Markdown) that must say the same thing.
 """
 
 import dataclasses
@@ -139,7 +142,7 @@ class Boundary:
     """Between two neighbouring cells of a series where some row's outcome changed."""
 
     index: int  # the column on whose left it is
-    before: object  # CellObservations
+    before: object  # ObservationFile
     after: object
     moved: tuple  # ((package, before, after), ...): tracked packages other than the series' own that moved
     rows: tuple  # the rows whose outcome changed here

@@ -12,7 +12,6 @@ is IndexUnreachable (exit 5): the same command may work later.
 
 import dataclasses
 import json
-import os
 import urllib.error
 import urllib.request
 
@@ -22,7 +21,7 @@ from ._errors import IndexUnreachable, UsageError
 from ._settings import setting
 
 INDEX_URL = setting("REPRO_INDEX_URL")
-_CACHE = {}
+_CACHE: dict = {}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -252,7 +252,7 @@ def describe(found: Optional[Path]) -> str:
 
 def leaf_list(leaves: Sequence[str]) -> str:
     """A module's leaves for a human, runs collapsed: `float-array x4, jitted x2`."""
-    runs = []
+    runs: list[list] = []  # [kind, count]
     for kind in leaves:
         if runs and runs[-1][0] == kind:
             runs[-1][1] += 1

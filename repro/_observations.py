@@ -15,7 +15,7 @@ import json
 import os
 from typing import Optional
 
-from ._outcome import Outcome
+from ._outcome import Outcome, signature
 from ._versions import TRACKED as TRACKED  # re-exported: what expectations are keyed by
 
 SCHEMA = 2  # 2: leaf lists in contents, no status in `family`, provenance (tool, commit, cache)
@@ -55,12 +55,9 @@ class Observation:
                    outcome.seconds)
 
     def signature(self):
-        """As Outcome.signature(): what identifies the outcome across runs."""
-        if self.status in ("converged", "not_converged"):
-            return self.status + ("" if self.agrees is not False else "?")
-        if self.status in ("wrong_result", "crash", "timeout"):
-            return self.status
-        return f"{self.exc_type}:{self.family}@{self.phase}[{self.library}]"
+        """`_outcome.signature`, and a finished run that disagreed with its reference marked `?`."""
+        disagreed = self.status in ("converged", "not_converged") and self.agrees is False
+        return signature(self.status, self.exc_type, self.family, self.phase, self.library) + ("?" if disagreed else "")
 
     def to_dict(self):
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
@@ -71,7 +68,7 @@ class Observation:
 
 
 @dataclasses.dataclass
-class CellObservations:
+class ObservationFile:
     """Everything one surveyed cell measured (one file)."""
 
     key: str  # e.g. jax-0.4.30, optax-0.2.5, equinox-0.12.2, matrix-floor-py311
@@ -79,7 +76,7 @@ class CellObservations:
     python: str  # the requested Python (3.11)
     requirements: list  # as given to the installer
     exclude_newer: Optional[str] = None  # the date the env was resolved as of (None: today)
-    plan: str = ""  # the planned inputs (repro._survey.PlannedCell.plan_key): same plan, same cell
+    plan: str = ""  # the planned inputs (repro._survey.CellPlan.plan_key): same plan, same cell
     status: str = "ok"  # ok | unresolvable | import-failed | skipped
     reason: str = ""
     installed: dict = dataclasses.field(default_factory=dict)  # every installed distribution -> version
@@ -142,7 +139,7 @@ def load(directory=DATA_DIR):
     for path in sorted(glob.glob(os.path.join(directory, "*.json"))):
         try:
             with open(path, encoding="utf-8") as f:
-                cells.append(CellObservations.from_dict(json.load(f)))
+                cells.append(ObservationFile.from_dict(json.load(f)))
         except (OSError, ValueError, TypeError):
             continue
     return cells

@@ -10,6 +10,9 @@ first word is an option), and answers a mistyped command with the nearest one.
 
 Imports only the bottom of the host side (errors, the catalogue, the matrix table, the
 tracked packages).
+
+Why one module of this length: every command's options are declared here as data, so each
+option has one home (as nox's own _options.py does).
 """
 
 import argparse
@@ -195,7 +198,7 @@ def run_options(argv, prog=_prog("run")):
 def problem_file(path):
     """The absolute path of a problem file (None stays None), once it is a readable Python file
     that binds `model` and `loss` at top level. Whether they are what they must be (a module, a
-    float-scalar loss) is checked where JAX is: repro._jax._problem."""
+    float-scalar loss) is checked where JAX is: repro._jax._problem_file."""
     if path is None:
         return None
     label = f"--problem {path}"

@@ -83,6 +83,17 @@ _MEANING = {
 AS_EXPECTED = frozenset({Verdict.REPRODUCED, Verdict.WORKAROUND_OK})
 
 
+FINISHED = ("converged", "not_converged", "wrong_result", "crash", "timeout")  # statuses that are their own signature
+
+
+def signature(status, exc_type=None, family=None, phase=None, library=None):
+    """The signature of an outcome or an observation: its status when it finished, crashed or
+    timed out; else `type:family@phase[library]` of the exception."""
+    if status in FINISHED:
+        return status
+    return f"{exc_type}:{family}@{phase}[{library}]"
+
+
 @dataclasses.dataclass
 class Outcome:
     scenario: str
@@ -131,9 +142,7 @@ class Outcome:
 
     def signature(self):
         """What identifies this outcome across runs: no addresses, losses or timings."""
-        if self.status in ("converged", "not_converged", "wrong_result", "crash", "timeout"):
-            return self.status
-        return f"{self.exc_type}:{self.family}@{self.phase}[{self.library}]"
+        return signature(self.status, self.exc_type, self.family, self.phase, self.library)
 
     def observed(self):
         """Short human form for tables."""
@@ -228,7 +237,7 @@ def any_of(*options):
     return AnyOf(tuple(options))
 
 
-def classify(expected, outcome):
+def classify(expected: "Expected | AnyOf | None", outcome: Outcome) -> Verdict:
     """The verdict for `outcome` given `expected` (None when nothing was measured).
 
     A finished run counts as working only when it matches the flat-vector reference; one that

@@ -22,7 +22,7 @@ from ._settings import enabled, setting
 CACHE_UNSAFE_JAXLIB = (("0.5.1", "0.6.1"),)
 
 
-def _release(version):
+def _version_tuple(version):
     """(0, 5, 1) for "0.5.1": standard library only, because the scenario child imports this
     module, and an env must be able to report "No module named jax" without `packaging`."""
     return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
@@ -32,8 +32,8 @@ def compilation_cache_safe(jaxlib_version):
     """Whether a jaxlib's persistent compilation cache can be trusted (CACHE_UNSAFE_JAXLIB)."""
     if not jaxlib_version:
         return True
-    version = _release(jaxlib_version)
-    return not any(_release(lo) <= version < _release(hi) for lo, hi in CACHE_UNSAFE_JAXLIB)
+    version = _version_tuple(jaxlib_version)
+    return not any(_version_tuple(lo) <= version < _version_tuple(hi) for lo, hi in CACHE_UNSAFE_JAXLIB)
 
 
 def _env_jaxlib(env_dir):

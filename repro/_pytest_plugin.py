@@ -27,7 +27,7 @@ import re
 
 import pytest
 
-from ._catalogue import MODES, SCENARIOS, check_modes, check_scenarios
+from ._catalogue import MODES, check_modes, check_scenarios
 from ._errors import UsageError
 from ._outcome import Outcome, Verdict
 from ._versions import SCRIPT

@@ -25,6 +25,10 @@ question is what their own model does on each release, and the corpus, already m
 packaged data for the same cells, would multiply the cost by its size for nothing new. The
 cell's file records the problem (`Problem.record`: file name, digest, source), and the plan key
 holds its digest, so an edited file is measured again.
+
+Why one module of this length: planning a cell from the index, measuring it and reading the
+folder back share one on-disk format (the cell plan and the observation file); split, that
+format would be spread over several modules.
 """
 
 import dataclasses
@@ -50,7 +54,7 @@ from ._files import utc_now, write_json_atomic
 from ._policy import default_workers
 from ._workers import Workers
 from ._matrix import CELLS
-from ._observations import DATA_DIR, PROBLEM_MODULE, CellObservations, Observation, load, path_of
+from ._observations import DATA_DIR, PROBLEM_MODULE, ObservationFile, Observation, load, path_of
 from ._versions import DISTRIBUTION, SCRIPT, __version__, checkout_state
 
 FLOORS = {"jax": "0.4.30", "optax": "0.2.3", "equinox": "0.11.4"}  # lbfgs since optax 0.2.3
@@ -89,7 +93,7 @@ class Problem:
 
 
 @dataclasses.dataclass(frozen=True)
-class PlannedCell:
+class CellPlan:
     key: str
     series: str
     python: str
@@ -106,7 +110,7 @@ class PlannedCell:
 
 
 def corpus_of(plan_key):
-    """The corpus digest inside a cell's `plan` (PlannedCell.plan_key), or None if it has none."""
+    """The corpus digest inside a cell's `plan` (CellPlan.plan_key), or None if it has none."""
     try:
         return json.loads(plan_key)[-1]
     except (ValueError, TypeError, IndexError, KeyError):
@@ -145,7 +149,7 @@ def plan(index=_index, series=("jax", "optax", "equinox", "matrix")):
     if "matrix" in series:  # first: every default cell measured exactly, even if the survey is cut short
         for cell in CELLS:
             if "default" in cell.tags:
-                cells.append(PlannedCell(f"matrix-{cell.id}", "matrix", cell.python, tuple(cell.requirements())))
+                cells.append(CellPlan(f"matrix-{cell.id}", "matrix", cell.python, tuple(cell.requirements())))
     if "jax" in series:
         jax_json, releases = index.fetch_json("jax"), _after_floor(index, "jax")
         for i, release in enumerate(releases):
@@ -154,14 +158,14 @@ def plan(index=_index, series=("jax", "optax", "equinox", "matrix")):
                 continue
             jaxlib = index.jaxlib_for(release.version)
             later = releases[i + 1].uploaded if i + 1 < len(releases) else None
-            cells.append(PlannedCell(f"jax-{release.version}", "jax", python,
+            cells.append(CellPlan(f"jax-{release.version}", "jax", python,
                                      (f"jax=={release.version}", f"jaxlib=={jaxlib}", floors["optax"], floors["equinox"]),
                                      fallback_exclude_newer=_day_after(later or release.uploaded, 0 if later else 30)))
     for name in ("optax", "equinox"):
         if name in series:
             others = [floors[p] for p in ("jax", "optax", "equinox") if p != name] + ["jaxlib"]
             for release in _after_floor(index, name):
-                cells.append(PlannedCell(f"{name}-{release.version}", name, "3.11",
+                cells.append(CellPlan(f"{name}-{release.version}", name, "3.11",
                                          (f"{name}=={release.version}", *others),
                                          max(_day_after(release.uploaded), floor_day)))
     return cells
@@ -189,7 +193,7 @@ def problem_jobs(problem, mode):
 
 def measure_cell(planned, *, modes=MODES, env_root=None, keep_env=False, timeout=600, log=print,
                  command="repro survey", workers=None, worker_count=None, twins=None, flags=None, bytecode=None):
-    """Build the cell's env, run the corpus there, return its CellObservations (never raises
+    """Build the cell's env, run the corpus there, return its ObservationFile (never raises
     for a cell-level failure: an unresolvable or unimportable env is recorded as such, after
     the fallback date was tried too).
 
@@ -205,7 +209,7 @@ def measure_cell(planned, *, modes=MODES, env_root=None, keep_env=False, timeout
     are kept, and from which the env gets those of earlier cells (`_bytecode`).
     `env_root`: where the env is built (default: the cache's survey/, repro._paths)."""
     tool, commit = provenance()
-    cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
+    cell = ObservationFile(planned.key, planned.series, planned.python, list(planned.requirements),
                             planned.exclude_newer, plan=planned.plan_key(), command=command, measured=utc_now(),
                             tool=tool, commit=commit)
     if planned.problem:
@@ -322,7 +326,7 @@ class Twins:
     def add(self, cell):
         if cell.status == "ok" and cell.observations:
             with self._lock:
-                self._cells.setdefault(self._env(cell), CellObservations.from_dict(cell.to_dict()))
+                self._cells.setdefault(self._env(cell), ObservationFile.from_dict(cell.to_dict()))
 
     def find(self, cell, modes):
         with self._lock:
@@ -518,7 +522,7 @@ def _side_by_side(work, items, count):
         raise errors[0]
 
 
-def _release(cell):
+def _series_version(cell):
     """The version of the package a cell's series moves (None for matrix cells)."""
     return Version(cell.key.split("-", 1)[1]) if cell.series in FLOORS else None
 
@@ -528,12 +532,12 @@ def changes_against_previous(key, directory=DATA_DIR):
     the release before it in its series (None, [] if there is none)."""
     cells = {c.key: c for c in load(directory) if c.status == "ok"}
     cell = cells.get(key)
-    if cell is None or _release(cell) is None:
+    if cell is None or _series_version(cell) is None:
         return None, []
-    earlier = [c for c in cells.values() if c.series == cell.series and _release(c) < _release(cell)]
+    earlier = [c for c in cells.values() if c.series == cell.series and _series_version(c) < _series_version(cell)]
     if not earlier:
         return None, []
-    previous = max(earlier, key=_release)
+    previous = max(earlier, key=_series_version)
     old = {(o.module, o.scenario, o.mode): o.signature() for o in previous.observations}
     return previous.key, [(o.module, o.scenario, o.mode, old.get((o.module, o.scenario, o.mode)), o.signature())
                           for o in cell.observations if old.get((o.module, o.scenario, o.mode)) != o.signature()]

@@ -18,7 +18,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import zipfile
 
 import pytest
@@ -26,7 +25,7 @@ import pytest
 from repro import _envs, _paths, _survey, _wheel
 from repro._heatmap import subject
 from repro._matrix import BY_ID, RESOLVED
-from repro._observations import DATA_DIR, PROBLEM_MODULE, CellObservations, Observation
+from repro._observations import DATA_DIR, PROBLEM_MODULE, ObservationFile, Observation
 from repro._catalogue import SCENARIOS
 from repro._errors import UsageError
 from repro._versions import DISTRIBUTION, SCRIPT, TRACKED
@@ -157,23 +156,23 @@ def test_a_problem_runs_under_its_own_path_and_an_edit_is_a_new_plan(tmp_path):
     jobs = _survey.problem_jobs(problem, "jit")
     assert [(module, job[1], job[2], job[3]) for module, job in jobs] == [(PROBLEM_MODULE, s, "jit", {})
                                                                             for s in SCENARIOS]
-    cell = _survey.PlannedCell("optax-0.2.3", "optax", "3.11", ("optax==0.2.3",), problem=problem)
-    corpus = _survey.PlannedCell("optax-0.2.3", "optax", "3.11", ("optax==0.2.3",))
+    cell = _survey.CellPlan("optax-0.2.3", "optax", "3.11", ("optax==0.2.3",), problem=problem)
+    corpus = _survey.CellPlan("optax-0.2.3", "optax", "3.11", ("optax==0.2.3",))
     assert cell.plan_key() != corpus.plan_key()
     path.write_text(path.read_text() + "# edited\n")
-    assert _survey.PlannedCell("optax-0.2.3", "optax", "3.11", ("optax==0.2.3",),
+    assert _survey.CellPlan("optax-0.2.3", "optax", "3.11", ("optax==0.2.3",),
                                problem=_survey.Problem.read(str(path))).plan_key() != cell.plan_key()
     assert problem.record()["source"] == problem.source and problem.record()["file"] == "mine.py"
 
 
 def test_the_heat_map_draws_the_problem_a_folder_measured():
     problem = {"file": "mine.py", "path": "/x/mine.py", "digest": "d", "source": ""}
-    cell = CellObservations("optax-0.2.3", "optax", "3.11", [], problem=problem,
+    cell = ObservationFile("optax-0.2.3", "optax", "3.11", [], problem=problem,
                             observations=[Observation(PROBLEM_MODULE, "no_params", "jit", "converged")])
     assert subject([cell]) == (PROBLEM_MODULE, "problem mine.py")
-    assert CellObservations.from_dict(cell.to_dict()).problem == problem
-    assert subject([CellObservations("optax-0.2.3", "optax", "3.11", [])]) == ("builtin", "built-in problem")
-    assert "problem" not in CellObservations("optax-0.2.3", "optax", "3.11", []).to_dict()  # corpus files unchanged
+    assert ObservationFile.from_dict(cell.to_dict()).problem == problem
+    assert subject([ObservationFile("optax-0.2.3", "optax", "3.11", [])]) == ("builtin", "built-in problem")
+    assert "problem" not in ObservationFile("optax-0.2.3", "optax", "3.11", []).to_dict()  # corpus files unchanged
 
 
 @pytest.mark.parametrize("args, words", [
@@ -308,7 +307,7 @@ def test_survey_measures_a_problem_file_into_the_users_folder_and_draws_it(insta
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(os.listdir(data)) == [f"{cell}.json"]
     with open(data / f"{cell}.json") as f:
-        measured = CellObservations.from_dict(json.load(f))
+        measured = ObservationFile.from_dict(json.load(f))
     assert measured.status == "ok", measured.reason
     assert measured.problem["source"] == PROBLEM and measured.problem["file"] == "mine.py"
     assert [(o.module, o.scenario, o.mode) for o in measured.observations] == [(PROBLEM_MODULE, s, "jit")

@@ -11,7 +11,7 @@ import pytest
 from packaging.version import Version
 
 from repro import _aggregate
-from repro._cells import CellRecord, run_cell
+from repro._cells import CellResult, run_cell
 from repro._errors import UsageError
 from repro._matrix import BY_ID, CELLS, RESULTS, TAGS, cells_tagged
 from repro._options import run_options
@@ -113,19 +113,19 @@ def test_cell_records_round_trip_and_old_files_still_load():
     from repro._cells import EnvInfo
 
     cell = BY_ID["floor-py311"]
-    record = CellRecord(cell, "ok", versions={"python": "3.11.7", **cell.pins}, results=[_result("no_params", "jit",
+    record = CellResult(cell, "ok", versions={"python": "3.11.7", **cell.pins}, results=[_result("no_params", "jit",
                         "REPRODUCED")], as_expected=True, args=["--mode", "jit"], started="2025-01-01T00:00:00+00:00",
                         finished="2025-01-01T00:01:00+00:00", seconds=60.0, env=EnvInfo("uv", 3.0, False),
                         packages={"numpy": "2.4.6"})
-    assert CellRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    assert CellResult.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     assert set(record.to_dict()) == {"schema", "cell", "status", "reason", "versions", "results", "as_expected",
                                      "finished", "args", "started", "env", "seconds", "packages"}
     old = {"schema": 1, "cell": cell.to_dict(), "status": "skipped", "reason": "no Python", "versions": {},
            "results": [], "as_expected": False, "finished": "2025-01-01T00:00:00+00:00"}  # no env/args/seconds/packages
-    loaded = CellRecord.from_dict(old)
+    loaded = CellResult.from_dict(old)
     assert (loaded.cell, loaded.status, loaded.reason, loaded.env.backend) == (cell, "skipped", "no Python", None)
     with pytest.raises(ValueError):
-        CellRecord.from_dict({"cell": cell.to_dict()})
+        CellResult.from_dict({"cell": cell.to_dict()})
 
 
 @pytest.mark.slow

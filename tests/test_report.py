@@ -33,7 +33,7 @@ from repro._report import (
 )
 from repro._versions import installed_versions
 
-ALLOWED_IMPORTS = {"contextlib", "dataclasses", "equinox", "jax", "numpy", "optax"}
+ALLOWED_IMPORTS = {"contextlib", "dataclasses", "equinox", "functools", "jax", "numpy", "optax"}
 SECTIONS = ("## Reproducer", "## Actual output", "## Expected vs actual", "## Environment",
             "## Related upstream threads")
 

@@ -17,7 +17,7 @@ from repro._catalogue import MODES, SCENARIOS
 from repro._corpus import SURVEY
 from repro._index import Release
 from repro._leaves import stages_of
-from repro._observations import DATA_DIR, CellObservations, Observation, load
+from repro._observations import DATA_DIR, ObservationFile, Observation, load
 from repro._outcome import AGREES, BROKEN, CONVERGES, WRONG_RESULT, AnyOf, Outcome, Verdict, fails
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,7 +75,7 @@ def fake_measure(outcomes):
         asked.append(planned.key)
         if planned.key in outcomes.get("interrupt", ()):
             raise KeyboardInterrupt
-        cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
+        cell = ObservationFile(planned.key, planned.series, planned.python, list(planned.requirements),
                                 planned.exclude_newer, plan=planned.plan_key(), installed={"jax": "0.4.30"})
         cell.observations = [Observation("builtin", "no_params", mode, "error", "ValueError", "custom_node_mismatch",
                                          "update", "jax") for mode in modes]
@@ -197,7 +197,7 @@ def test_a_cell_records_the_xla_flags_its_workers_compiled_with():
         def run(self, jobs):
             return [Outcome(scenario, mode, "converged", iterations=3) for _, scenario, mode, _ in jobs]
 
-    cell = CellObservations("jax-0.6.2", "jax", "3.11", [])
+    cell = ObservationFile("jax-0.6.2", "jax", "3.11", [])
     _survey._run_corpus(cell, Pool().start(), ("jit",))
     assert cell.xla_flags == Pool.xla_flags
     assert len(cell.observations) == len(SURVEY) * len(SCENARIOS)
@@ -306,7 +306,7 @@ def test_a_changed_plan_is_measured_again(tmp_path):
     planned = _survey.plan(FakeIndex(), series=("optax",))
     measure, asked = fake_measure({})
     _survey.survey(planned, directory=str(tmp_path), measure=measure, log=lambda m: None)
-    moved = [_survey.PlannedCell(p.key, p.series, p.python, p.requirements, "2030-01-01T00:00:00Z") for p in planned]
+    moved = [_survey.CellPlan(p.key, p.series, p.python, p.requirements, "2030-01-01T00:00:00Z") for p in planned]
     assert [p.key for p in _survey.pending(moved, str(tmp_path))] == [p.key for p in planned]
     assert _survey.pending(planned, str(tmp_path)) == []
 
@@ -319,7 +319,7 @@ def obs(module, scenario, status, *fields, mode="jit", agrees=None):
 
 def cell(key, versions, observations, contents):
     series = key.split("-", 1)[0]
-    return CellObservations(key, series, "3.11", [], installed=dict(versions), contents=contents,
+    return ObservationFile(key, series, "3.11", [], installed=dict(versions), contents=contents,
                             observations=observations, plan="p")
 
 
@@ -673,7 +673,7 @@ def test_the_stored_observations_are_one_run_of_one_tool_without_a_compilation_c
     assert all(len(commits) == 1 for commits in by_mode.values()), by_mode
     assert all(c and "+dirty" not in c for commits in by_mode.values() for c in commits), by_mode
     assert not any(c.compilation_cache for c in STORED)
-    documented = {f.name for f in dataclasses.fields(CellObservations)}
+    documented = {f.name for f in dataclasses.fields(ObservationFile)}
     for path in sorted(os.listdir(DATA_DIR)):
         with open(os.path.join(DATA_DIR, path), encoding="utf-8") as f:
             raw = json.load(f)
@@ -715,7 +715,7 @@ def test_a_mode_measured_later_is_added_to_the_cell(tmp_path):
 
     def measure(p, *, modes, **_):
         asked.append(tuple(modes))
-        cell = CellObservations(p.key, p.series, p.python, list(p.requirements), plan=p.plan_key(),
+        cell = ObservationFile(p.key, p.series, p.python, list(p.requirements), plan=p.plan_key(),
                                 installed={"jax": "0.4.30"}, seconds={m: 1.0 for m in modes})
         cell.observations = [Observation("builtin", "no_params", m, "error", "ValueError", "x", "update", "jax")
                              for m in modes]
@@ -736,7 +736,7 @@ def test_force_measures_the_asked_mode_again_and_keeps_the_others(tmp_path):
 
     def measure(p, *, modes, **_):
         runs.append(tuple(modes))
-        cell = CellObservations(p.key, p.series, p.python, list(p.requirements), plan=p.plan_key(),
+        cell = ObservationFile(p.key, p.series, p.python, list(p.requirements), plan=p.plan_key(),
                                 installed={"jax": "0.4.30"}, tool="lbfgs-equinox-repro 0.1.0", commit=f"c{len(runs)}")
         cell.observations = [Observation("builtin", "no_params", m, "error", seconds=len(runs)) for m in modes]
         return cell
@@ -750,7 +750,7 @@ def test_force_measures_the_asked_mode_again_and_keeps_the_others(tmp_path):
     assert {o.mode: o.seconds for o in stored.observations} == {"jit": 3, "eager": 2}
     assert stored.commit == "c3"  # the file says which run wrote it last, and which run measured each mode
     assert {m: r["commit"] for m, r in stored.by_mode.items()} == {"jit": "c3", "eager": "c2"}
-    assert "by_mode" not in CellObservations("k", "optax", "3.11", []).to_dict()  # one run: nothing to say
+    assert "by_mode" not in ObservationFile("k", "optax", "3.11", []).to_dict()  # one run: nothing to say
 
 
 WORKFLOW = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".github", "workflows", "survey.yml")
@@ -881,7 +881,7 @@ def test_the_committed_heat_map_is_drawn_from_the_committed_data(tmp_path):
 def _measure_by_key(planned, *, modes, **_):
     """A deterministic measurement whose outcome and seconds depend on the cell."""
     number = sum(map(ord, planned.key))
-    cell = CellObservations(planned.key, planned.series, planned.python, list(planned.requirements),
+    cell = ObservationFile(planned.key, planned.series, planned.python, list(planned.requirements),
                             planned.exclude_newer, plan=planned.plan_key(),
                             installed={"jax": "0.4.30", DISTRIBUTION: __version__},
                             seconds={"build": 1.0, **{mode: float(number % 50) for mode in modes}})
@@ -923,7 +923,7 @@ def test_expected_seconds_come_from_the_last_measurement_else_the_median(tmp_pat
     first, twin, new = planned
     for key, seconds, same in ((first.key, {"build": 2.0, "jit": 30.0, "eager": 50.0}, {}),
                                (twin.key, {"build": 1.0}, {"jit": first.key, "eager": first.key})):
-        data = CellObservations(key, "jax", "3.11", [], seconds=seconds, same_env_as=same, plan="p")
+        data = ObservationFile(key, "jax", "3.11", [], seconds=seconds, same_env_as=same, plan="p")
         (tmp_path / f"{key}.json").write_text(json.dumps(data.to_dict()))
     got = _fanout.expected_seconds(planned, str(tmp_path))
     assert got == {first.key: 82.0, twin.key: 81.0, new.key: 81.5}  # a twin took its twin's; the new one, the median
@@ -1048,7 +1048,7 @@ def test_the_survey_command_plans_shards_and_merges_them(tmp_path, run_cli):
     first = plan["cells"][0]
     shard = tmp_path / "shard-1"
     shard.mkdir()
-    measured = CellObservations(first["key"], first["series"], first["python"], first["requirements"],
+    measured = ObservationFile(first["key"], first["series"], first["python"], first["requirements"],
                                 first["exclude_newer"], plan=first["plan"], installed={DISTRIBUTION: __version__})
     (shard / f"{first['key']}.json").write_text(json.dumps(measured.to_dict()))
     (tmp_path / "out2").mkdir()

@@ -1,7 +1,8 @@
 """`repro.check`: the scenario verdicts for a user's own module and loss, in this process."""
 
 import dataclasses
-from typing import Optional
+import os
+from typing import Any, Callable, Optional, Sequence
 
 import equinox as eqx
 import jax
@@ -27,31 +28,31 @@ class CheckReport:
     baseline: Optional[_baseline.Comparison] = None
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         """Every verdict as expected, and nothing changed against the baseline (if one was given)."""
         return all(Verdict(r["verdict"]) in AS_EXPECTED for r in self.results) and not self.changes
 
     @property
-    def changes(self):
+    def changes(self) -> list:
         """What differs from the baseline, pair by pair (repro._baseline.Change); [] without one."""
         return self.baseline.changes if self.baseline else []
 
     @property
-    def verdicts(self):
+    def verdicts(self) -> dict[tuple[str, str], Verdict]:
         return {(r["scenario"], r["mode"]): Verdict(r["verdict"]) for r in self.results}
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         data = summarise(self.results, self.versions)
         if self.baseline:
             data["baseline"] = self.baseline.to_dict()
         return data
 
-    def __str__(self):
+    def __str__(self) -> str:
         table = render_table(summarise(self.results, self.versions))
         return table + ("\n\n" + self.baseline.render() if self.baseline else "")
 
 
-def validate(model, loss_fn):
+def validate(model: Any, loss_fn: Callable[[Any], Any]) -> None:
     """Raise UsageError with one clear sentence unless (model, loss_fn) can be checked. The model
     is any pytree with floating-point arrays: an `eqx.Module`, or a tuple, list or dict of them
     and of raw arrays, as users hand L-BFGS."""
@@ -72,9 +73,11 @@ def validate(model, loss_fn):
 _DEFAULT = Budget()
 
 
-def check(model, loss_fn, *, scenarios=None, modes=None, optimum=None, max_steps=_DEFAULT.max_steps,
-          loss_tol=_DEFAULT.loss_tol, grad_tol=_DEFAULT.grad_tol, keep_compiled=False, baseline=None,
-          update_baseline=False):
+def check(model: Any, loss_fn: Callable[[Any], Any], *, scenarios: Optional[Sequence[str]] = None,
+          modes: Optional[Sequence[str]] = None, optimum: Optional[float] = None,
+          max_steps: int = _DEFAULT.max_steps, loss_tol: float = _DEFAULT.loss_tol,
+          grad_tol: float = _DEFAULT.grad_tol, keep_compiled: bool = False,
+          baseline: Optional[str | os.PathLike] = None, update_baseline: bool = False) -> CheckReport:
     """Run the scenario catalogue on `model` with scalar `loss_fn(model)` and judge each outcome.
 
     `modes` defaults to `["jit"]` (how training loops run); `modes=["eager", "jit"]` adds the

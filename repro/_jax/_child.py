@@ -26,11 +26,10 @@ import ctypes
 import gc
 import hashlib
 import json
-import os
 import sys
 import time
 
-from .._catalogue import Budget
+from .._catalogue import BUILTIN_PROBLEM, Budget
 from .._protocol import REFERENCE_JOB, RESULT_MARKER
 from .._outcome import Outcome
 from .._settings import enabled
@@ -57,14 +56,14 @@ def _report(outcome):
 
 
 def _load(path):
-    """(model, loss, optimum, label): the problem file's, or the built-in problem ("mlp")."""
+    """(model, loss, optimum, label): the problem file's, or the built-in problem (BUILTIN_PROBLEM)."""
     if path:
-        from ._problem import load_problem
+        from ._problem_file import load_problem
 
         return (*load_problem(path), None)
     from ._problems import mlp_problem
 
-    return (*mlp_problem(), "mlp")
+    return (*mlp_problem(), BUILTIN_PROBLEM)
 
 
 def main(pairs, problem_file=None):
@@ -82,7 +81,7 @@ def main(pairs, problem_file=None):
 def check_problem(path):
     """Answer whether the problem file is usable here (one RESULT line), exit 0 either way."""
     from .._catalogue import UsageError
-    from ._problem import describe_problem
+    from ._problem_file import describe_problem
 
     try:
         answer = describe_problem(path)
@@ -134,9 +133,9 @@ def serve(lines):
             while len(built) > _CASES_KEPT:
                 built.popitem(last=False)
         built.move_to_end(source)
-        if isinstance(built[source], Exception):
-            error = built[source]
-            _report(Outcome(name, mode, "error", exc_type=type(error).__name__, message=str(error)[:500],
+        failed = built[source]
+        if isinstance(failed, Exception):
+            _report(Outcome(name, mode, "error", exc_type=type(failed).__name__, message=str(failed)[:500],
                             phase="build"))
             continue
         case = built[source]

@@ -68,16 +68,16 @@ class Agreement:
 
     compared: int  # iterates compared (the starting point included)
     tolerance: float  # the floor per step: TOLERANCE_ULPS epsilons of the least precise dtype
-    departed_at: int = None  # first iteration past what is allowed (None: agrees throughout)
+    departed_at: int | None = None  # first iteration past what is allowed (None: agrees throughout)
     deviation: float = 0.0  # at the departure, else at the closest call (largest deviation / allowed)
     allowed: float = 0.0  # what was allowed there
-    drift: float = None  # how far the shadow reference had drifted (None: not needed)
+    drift: float | None = None  # how far the shadow reference had drifted (None: not needed)
     margin: float = 0.0  # the largest deviation / allowed ratio (> 1: departed)
-    horizon: int = None  # where rounding alone could move the iterates 100%: compared up to there
+    horizon: int | None = None  # where rounding alone could move the iterates 100%: compared up to there
     reference_steps: int = 0
     run_steps: int = 0  # the run's iterations
-    reference_error: str = None  # the reference itself raised: its exception, nothing compared
-    diverged_at: int = None  # the reference and the run both diverge here (compared up to it)
+    reference_error: str | None = None  # the reference itself raised: its exception, nothing compared
+    diverged_at: int | None = None  # the reference and the run both diverge here (compared up to it)
     other_rounding: bool = False  # agreed with the reference run in the other mode (`reference_modes`)
 
     @property

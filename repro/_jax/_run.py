@@ -83,7 +83,7 @@ def _top(model):
     return "module" if isinstance(model, eqx.Module) else type(model).__name__
 
 
-_contents = collections.OrderedDict()  # id(model) -> (model, loss, problem, contents), the last few
+_contents: collections.OrderedDict = collections.OrderedDict()  # id(model) -> (model, loss, problem, contents), the last few
 
 
 def contents(model, problem=None, loss=None):
@@ -128,7 +128,7 @@ def build_case(source):
 
 def load_case(source):
     """Execute case source; its namespace: `model`, `loss`, `optimum` and, for a built-in
-    problem, `problem` (e.g. "mlp", which selects the problem's own expectation rows)."""
+    problem, `problem` (e.g. BUILTIN_PROBLEM, which selects the problem's own expectation rows)."""
     return execute_source(source)
 
 
@@ -202,10 +202,12 @@ class Reference:
     {"losses", "iterates", "error"}, so a reference that ran 11 steps for one scenario is
     extended when the next needs 14."""
 
-    def __init__(self, model, loss, *, jit, linesearch, shadow):
+    def __init__(self, model, loss, *, jit, linesearch, shadow, program=None):
         self.model, self.loss = model, loss  # held so a cache key (ids) stays valid
+        self.program = program or _scenarios.flat_program(model, loss, linesearch)
         start = _oracle.nudge(model) if shadow else model
-        self._run = _scenarios.iterations(_scenarios.reference(linesearch, shadow), start, loss, jit=jit)
+        scenario = _scenarios.reference(linesearch, shadow, program=self.program)
+        self._run = _scenarios.iterations(scenario, start, loss, jit=jit)
         self.record = {"losses": [], "iterates": [], "error": None}
 
     def extend(self, steps):
@@ -223,7 +225,7 @@ class Reference:
         return self.record
 
 
-_references = collections.OrderedDict()  # the last few, for the scenarios that share them
+_references: collections.OrderedDict = collections.OrderedDict()  # the last few, for the scenarios that share them
 
 
 def reference_for(name, model, loss, *, shadow=False, jit=True):
@@ -236,7 +238,10 @@ def reference_for(name, model, loss, *, shadow=False, jit=True):
     key = (id(model), id(loss), linesearch, shadow, jit)
     found = _references.get(key)
     if found is None or found.model is not model or found.loss is not loss:
-        found = _references[key] = Reference(model, loss, jit=jit, linesearch=linesearch, shadow=shadow)
+        # The shadow runs the reference's program (same compiled step, the order as data).
+        program = reference_for(name, model, loss, jit=jit).program if shadow else None
+        found = _references[key] = Reference(model, loss, jit=jit, linesearch=linesearch, shadow=shadow,
+                                             program=program)
         while len(_references) > 96:  # up to 24 cases x (zoom, no line search, their shadows)
             _references.popitem(last=False)
     _references.move_to_end(key)

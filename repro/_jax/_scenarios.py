@@ -12,6 +12,7 @@ part of the call pattern that is running so a failure can say where it happened.
 """
 
 import contextlib
+import functools as ft
 
 import equinox as eqx
 import jax
@@ -203,7 +204,7 @@ def partition_fix(model, loss):
 # --- The reference: what every working call pattern must compute ---------------------
 
 
-def reference(linesearch=True, shadow=False, strong_start=True):
+def reference(linesearch=True, shadow=False, strong_start=True, program=None):
     """L-BFGS on one flat vector holding the module's float arrays (`ravel_pytree`), with a
     `value_fn` that unravels it and recombines the static part: a plain array has nothing for
     this bug to bite on, so its iterates are what L-BFGS computes. `linesearch=False` mirrors
@@ -211,7 +212,9 @@ def reference(linesearch=True, shadow=False, strong_start=True):
 
     `shadow=True` is the same computation with the vector stored back to front, so every sum
     runs in another order: started one epsilon away, how far it drifts from the first shows how far
-    rounding alone moves this problem's iterates.
+    rounding alone moves this problem's iterates. The order is data, not code: `program` (from
+    `flat_program`, for the same module structure and loss) lets the reference and its shadow
+    share one compiled step instead of compiling two.
 
     `strong_start`: the state `optim.init` returns holds weak-typed scalars (the step count and
     step sizes) that the first step returns strongly typed, so under jit the step is traced and
@@ -221,38 +224,47 @@ def reference(linesearch=True, shadow=False, strong_start=True):
     bfloat16 or float16 in play it is left as it is."""
 
     def make(model, loss):
-        optim = optax.lbfgs() if linesearch else optax.lbfgs(linesearch=None)
-        params, static = eqx.partition(model, eqx.is_inexact_array)
-        x0, unravel = jax.flatten_util.ravel_pytree(params)
-        order = slice(None, None, -1 if shadow else 1)
-
-        def flat(model):
-            return jax.flatten_util.ravel_pytree(eqx.filter(model, eqx.is_inexact_array))[0][order]
-
-        def value_fn(x):
-            return loss(eqx.combine(unravel(x[order]), static))
-
-        float32 = x0.dtype == jnp.float32 and jax.eval_shape(value_fn, x0).dtype == jnp.float32
-
-        def init(model):
-            state = optim.init(flat(model))
-            return _strong(state) if strong_start and float32 else state
-
-        def step(model, opt_state):
-            x = flat(model)
-            value, grad = jax.value_and_grad(value_fn)(x)
-            with phase("update"):
-                if linesearch:
-                    updates, opt_state = optim.update(grad, opt_state, x, value=value, grad=grad, value_fn=value_fn)
-                else:
-                    updates, opt_state = optim.update(grad, opt_state, x)
-            with phase("apply"):
-                x = optax.apply_updates(x, updates)
-            return eqx.combine(unravel(x[order]), static), opt_state
-
-        return init, step
+        init, step, size = program or flat_program(model, loss, linesearch, strong_start)
+        order = jnp.arange(size)[::-1] if shadow else jnp.arange(size)
+        return jax.tree_util.Partial(init, order), jax.tree_util.Partial(step, order)
 
     return make
+
+
+def flat_program(model, loss, linesearch=True, strong_start=True):
+    """`(init(order, model), step(order, model, opt_state), size)` of `reference`: the flat
+    vector is `ravel_pytree(...)[order]`, `order` being the identity or its reverse (each its own
+    inverse), passed as an array so one compiled program serves both."""
+    optim = optax.lbfgs() if linesearch else optax.lbfgs(linesearch=None)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    x0, unravel = jax.flatten_util.ravel_pytree(params)
+
+    def flat(model, order):
+        return jax.flatten_util.ravel_pytree(eqx.filter(model, eqx.is_inexact_array))[0][order]
+
+    def value_fn(x, order):
+        return loss(eqx.combine(unravel(x[order]), static))
+
+    float32 = x0.dtype == jnp.float32 and jax.eval_shape(value_fn, x0, jnp.arange(x0.size)).dtype == jnp.float32
+
+    def init(order, model):
+        state = optim.init(flat(model, order))
+        return _strong(state) if strong_start and float32 else state
+
+    def step(order, model, opt_state):
+        x = flat(model, order)
+        ordered = ft.partial(value_fn, order=order)
+        value, grad = jax.value_and_grad(ordered)(x)
+        with phase("update"):
+            if linesearch:
+                updates, opt_state = optim.update(grad, opt_state, x, value=value, grad=grad, value_fn=ordered)
+            else:
+                updates, opt_state = optim.update(grad, opt_state, x)
+        with phase("apply"):
+            x = optax.apply_updates(x, updates)
+        return eqx.combine(unravel(x[order]), static), opt_state
+
+    return init, step, x0.size
 
 
 def _strong(tree):
@@ -275,7 +287,7 @@ def iterate(model):
 # --- Driving a scenario -------------------------------------------------------------
 
 
-_MEASURES = {}  # (id(loss), jit) -> (loss, its value_and_grad): the last few
+_MEASURES: dict = {}  # (id(loss), jit) -> (loss, its value_and_grad): the last few
 
 
 def measured(loss, *, jit):

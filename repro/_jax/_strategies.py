@@ -154,7 +154,7 @@ def steering_leaves():
 class Node:
     """A field value: a leaf, a container of nodes, or a nested module."""
 
-    leaf: Leaf = None
+    leaf: "Leaf | None" = None
     container: str = ""  # tuple | list | dict | module
     children: tuple = ()  # of (key, Node)
     static: bool = False

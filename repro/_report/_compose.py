@@ -13,7 +13,7 @@ from typing import Optional
 from .._catalogue import SCENARIOS, UsageError
 from .._expectations import Expectation, expectation_for, verdict as judge_against
 from .._options import problem_defines_optimum
-from .._outcome import Outcome
+from .._outcome import AnyOf, Expected, Outcome
 from .._progress import Progress
 from .._results import as_expected, base_releases
 from .._versions import PACKAGES, header
@@ -34,7 +34,7 @@ class Report:
     script: str
     run: Run
     outcome: Outcome
-    expected: Optional[object]  # repro._outcome.Expected, or None (UNKNOWN)
+    expected: Optional[Expected | AnyOf]  # None: UNKNOWN
     verdict: str
     env: dict
     scenario: Optional[str] = None
@@ -45,10 +45,10 @@ class Report:
     expected_from: str = ""  # where the expectation comes from: measured in a cell, inferred, or why none
 
     @property
-    def trimmed_output(self):
+    def trimmed_output(self) -> str:
         return trim_traceback(self.run.output)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {
             "title": self.title,
             "scenario": self.scenario,
@@ -73,7 +73,7 @@ class Report:
             "markdown": self.markdown(),
         }
 
-    def markdown(self):
+    def markdown(self) -> str:
         return render_markdown(self)
 
 
@@ -139,8 +139,9 @@ def scenario_report(scenario, mode="eager", *, python=None, timeout=300, problem
                          python=python, timeout=timeout, problem=problem, progress=progress)
 
 
-def report(scenario=None, mode="eager", *, script=None, contents=None, summary="", python=None, timeout=300,
-           progress=None):
+def report(scenario: Optional[str] = None, mode: str = "eager", *, script: Optional[str] = None,
+           contents: Optional[dict] = None, summary: str = "", python: Optional[str] = None,
+           timeout: float = 300, progress: Optional[Progress] = None) -> Report:
     """Run a standalone reproducer in a fresh process and build the upstream bug report around
     what it really printed. Returns a Report (`.markdown()`, `.to_dict()`, `.outcome`, `.verdict`).
 

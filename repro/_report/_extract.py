@@ -17,8 +17,9 @@ script, so the script a report shows is the script that ran, block included.
 import ast
 import os
 import sys
+from typing import Optional
 
-from .._catalogue import MODES, NO_LINESEARCH, SCENARIOS, Budget, UsageError
+from .._catalogue import BUILTIN_PROBLEM, MODES, NO_LINESEARCH, SCENARIOS, Budget, UsageError
 from .._versions import PACKAGES, installed_versions
 
 _JAX_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_jax")
@@ -28,11 +29,11 @@ ORACLE_FILE = os.path.join(_JAX_DIR, "_oracle.py")
 
 SCRIPT_NAME = "lbfgs_equinox_repro.py"
 
-# repro._jax._run.contents(model, "mlp", loss) of mlp_problem(), fixed by construction (tests
+# repro._jax._run.contents(model, BUILTIN_PROBLEM, loss) of mlp_problem(), fixed by construction (tests
 # check it): the MLP's activations are functions (the loss raises without them), its arrays float32.
 BUILTIN_CONTENTS = {"leaves": ["float-array"] * 4 + ["jitted", "function"], "float_dtypes": ["float32"] * 4, "top": "module",
                     "low_precision_loss": False, "loss_of_filtered": "raises",
-                    "loss_error": "TypeError:none_not_callable@equinox", "problem": "mlp"}
+                    "loss_error": "TypeError:none_not_callable@equinox", "problem": BUILTIN_PROBLEM}
 
 
 def _read(path):
@@ -145,8 +146,9 @@ def _dependency(name, versions):
     return f"{name}=={versions[name]}" if versions.get(name) else name
 
 
-def script_for_scenario(scenario, mode="eager", *, problem_source=None, problem_expr=None, note=None, subject=None,
-                        versions=None):
+def script_for_scenario(scenario: str, mode: str = "eager", *, problem_source: Optional[str] = None,
+                        problem_expr: Optional[str] = None, note: Optional[str] = None,
+                        subject: Optional[str] = None, versions: Optional[dict] = None) -> str:
     """The standalone reproducer for `scenario` (`mode` eager or jit), as text.
 
     By default the module is the built-in problem (`mlp_problem()` from repro/_jax/_problems.py).
