@@ -391,3 +391,11 @@ def test_bad_input_to_an_installed_wheel_is_one_line_before_anything_is_built(in
     assert not os.path.exists(os.path.join(tmp_path, "xdg", "lbfgs-equinox-repro", "envs"))  # nothing built
     assert os.listdir(work) == []
     installed.assert_nothing_written_into_the_package_or_the_checkout()
+
+
+def test_the_installed_copy_ships_its_type_marker_and_data(installed):
+    """`py.typed` (PEP 561: type checkers read the installed package's annotations) and the
+    packaged observations are in the wheel."""
+    package = os.path.join(installed.site, "repro")
+    assert os.path.isfile(os.path.join(package, "py.typed"))
+    assert os.path.isfile(os.path.join(package, "_data", "observations", "jax-0.4.30.json"))
