@@ -132,13 +132,15 @@ def test_workers_share_a_compilation_cache_inside_the_env(monkeypatch):
         workers.start()
         pids = {child.proc.pid for child in workers._slots}
         seen = {}
-        for _ in range(10):  # until both workers have answered a probe
+        # Until both workers have answered a probe. A probe takes milliseconds, so a worker that
+        # is ready can take every probe while the other still imports JAX (seconds on a loaded
+        # machine): wait by the clock, not by a count of rounds.
+        deadline = time.monotonic() + 120
+        while set(seen) != pids and time.monotonic() < deadline:
             for outcome in workers.run([(CACHE_PROBE, "partition_fix", "jit")] * 2):
                 assert (outcome.exc_type, outcome.phase) == ("RuntimeError", "build"), outcome.message
                 pid, _, configured = outcome.message.partition(" cache=")
                 seen[int(pid[len("pid="):])] = configured
-            if set(seen) == pids:
-                break
         assert set(seen) == pids and len(pids) == 2
         assert set(seen.values()) == {cache}
         before = {os.path.join(d, f) for d, _, files in os.walk(cache) for f in files}
