@@ -150,9 +150,12 @@ def test_every_scenario_matches_the_expectations(workers, case, mode):
     assert not found, explain(case, mode, found)
 
 
+@pytest.mark.host
 def test_a_wrong_expectation_fails_with_a_shrunk_module_and_a_runnable_reproducer(workers, monkeypatch, tmp_path):
     """Deliberately claim `seed_fix` converges: the property must fail, shrink to the smallest
-    module, and hand back a script that reproduces the real outcome on its own."""
+    module, and hand back a script that reproduces the real outcome on its own. What this tests
+    is the property test's own machinery (shrinking, the reproducer), the same whatever the
+    versions: it runs in the first ci cell only (`host`), and in every cell nightly."""
     from hypothesis import settings
 
     from repro._outcome import CONVERGES
