@@ -16,7 +16,7 @@
                                        "optax=DIR,equinox=DIR" installs local checkouts instead)
     nox -s "repro(newest-py311)" -- --pin "optax @ ~/optax"
                                        one cell with a local checkout of optax (a candidate patch)
-    nox -s matrix                      aggregate results/cells/*.json into results/matrix.{md,json}
+    nox -s matrix                      `lbfgs-equinox-repro matrix`: results/cells/*.json into matrix.{md,json}, heatmap.md
     nox -s bisect -- --package jax --good 0.4.30 --bad 0.4.35 --scenario no_params
                                        `repro bisect` (builds its own envs per probed version)
     nox -s survey [-- --new]           `repro survey`: every release into repro/_data/observations/
