@@ -49,9 +49,9 @@ SELF_TESTS = {
 }
 
 MODES = ("eager", "jit")
-# The built-in problem's label in a module's content flags and in every observation file (the
-# data carry it, so it stays "mlp"; the code and the docs call it the built-in problem).
-BUILTIN_PROBLEM = "mlp"
+# The built-in problem's label in a module's content flags and in every observation file; also its
+# expectation key (repro._expectations.BUILTIN).
+BUILTIN_PROBLEM = "builtin"
 
 
 def check_scenarios(names, *, allow_self_tests=True):

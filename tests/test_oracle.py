@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from repro._catalogue import Budget
+from repro._catalogue import BUILTIN_PROBLEM, Budget
 from repro._jax import _oracle, _scenarios
 from repro._jax._problems import mlp_problem
 from repro._jax._run import run_scenario
@@ -67,10 +67,10 @@ def assert_caught_at_the_first_update(outcome):
 @pytest.mark.parametrize("damage", [drop_first, swap_same_shaped], ids=["drop-a-leaf", "swap-two-leaves"])
 def test_a_corrupted_workaround_is_a_wrong_result_at_the_iteration_it_departs(monkeypatch, damage):
     model, loss, optimum = mlp_problem(depth=2)  # two hidden biases of shape (8,)
-    honest = run_scenario("partition_fix", "jit", model, loss, optimum=optimum, problem="mlp")
+    honest = run_scenario("partition_fix", "jit", model, loss, optimum=optimum, problem=BUILTIN_PROBLEM)
     assert honest.status == "converged" and honest.agrees(), honest.reference
     monkeypatch.setattr(_scenarios, "partition_fix", corrupt(damage))
-    assert_caught_at_the_first_update(run_scenario("partition_fix", "jit", model, loss, optimum=optimum, problem="mlp"))
+    assert_caught_at_the_first_update(run_scenario("partition_fix", "jit", model, loss, optimum=optimum, problem=BUILTIN_PROBLEM))
 
 
 def test_a_corrupted_workaround_is_caught_eagerly_too(monkeypatch):

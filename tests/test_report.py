@@ -14,7 +14,7 @@ import tomllib
 
 import pytest
 
-from repro._catalogue import SCENARIOS
+from repro._catalogue import BUILTIN_PROBLEM, SCENARIOS
 from repro._expectations import expectation_for
 from repro._outcome import AS_EXPECTED, classify
 from repro._report import (
@@ -118,7 +118,7 @@ def test_builtin_contents_match_the_harness():
     from repro._jax._run import contents
 
     model, loss, _ = mlp_problem()
-    assert contents(model, "mlp", loss) == _report.BUILTIN_CONTENTS
+    assert contents(model, BUILTIN_PROBLEM, loss) == _report.BUILTIN_CONTENTS
 
 
 @pytest.mark.parametrize("mode", ["eager", "jit"])

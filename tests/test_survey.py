@@ -13,7 +13,7 @@ import pytest
 from repro import _expectations, _fanout, _heatmap, _observations, _survey
 from repro._errors import UsageError
 from repro._versions import DISTRIBUTION, __version__
-from repro._catalogue import MODES, SCENARIOS
+from repro._catalogue import BUILTIN_PROBLEM, MODES, SCENARIOS
 from repro._corpus import SURVEY
 from repro._index import Release
 from repro._leaves import stages_of
@@ -325,7 +325,7 @@ def cell(key, versions, observations, contents):
 
 PLAIN = {"leaves": ["float-array"], "top": "module"}
 RAISES = {"loss_of_filtered": "raises", "leaves": ["float-array", "jitted"], "top": "module"}
-MLP = {**RAISES, "problem": "mlp"}
+MLP = {**RAISES, "problem": BUILTIN_PROBLEM}
 
 
 def raising(error):
