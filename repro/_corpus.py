@@ -16,6 +16,8 @@ Why one module of this length: it is mostly data, each module's source text.
 
 import dataclasses
 
+from ._catalogue import BUILTIN_PROBLEM
+
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
@@ -355,7 +357,7 @@ _W = ("w", "jnp.asarray([1.5, -1.0, 0.0], jnp.float32)")
 _QW = "jnp.sum(jnp.logspace(-1.0, 1.0, 3) * (m.w - 0.5) ** 2)"
 
 SURVEY = {
-    "builtin": BUILTIN,
+    BUILTIN_PROBLEM: BUILTIN,
     "floats_only": Entry(_module([_W, ("v", "jnp.full((2, 2), 2.0, jnp.float32)")],
                                 [_QW, "jnp.sum((m.v - 0.5) ** 2)"]), "float32 arrays only", frozenset({"float"})),
     "callable_scalar": Entry(_module([_W, ("act", "jax.nn.tanh"), ("scale", "0.5")],

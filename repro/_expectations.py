@@ -34,7 +34,7 @@ from ._catalogue import BUILTIN_PROBLEM
 from ._observations import DATA_DIR, load
 from ._outcome import AGREES, BROKEN, CONVERGES, NOT_CONVERGED, WRONG_RESULT, Verdict, any_of, classify, fails
 
-BUILTIN = ("builtin",)  # the key of the built-in problem (contents["problem"] == BUILTIN_PROBLEM)
+BUILTIN = (BUILTIN_PROBLEM,)  # the key of the built-in problem (contents["problem"] == BUILTIN_PROBLEM)
 CATEGORY = "category"  # keys (CATEGORY, stage): every module whose path is sure to break at that stage
 _SERIES = ("jax", "optax", "equinox")
 
