@@ -16,7 +16,7 @@ Why one module of this length: it is mostly data, each module's source text.
 
 import dataclasses
 
-from ._catalogue import BUILTIN_PROBLEM
+from ._catalogue import BUILTIN_MODULE, BUILTIN_PROBLEM
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,7 +338,7 @@ optimum = None
 # for every scenario, and there are sixty cells. Every rule of the generic table is covered by
 # at least one of them (tests/test_survey.py checks it on the stored observations).
 
-BUILTIN = Entry("from repro._jax._problems import mlp_problem\n\nmodel, loss, optimum = mlp_problem()\nproblem = \"mlp\"\n",
+BUILTIN = Entry(f"from repro._jax._problems import mlp_problem\n\nmodel, loss, optimum = mlp_problem()\nproblem = \"{BUILTIN_PROBLEM}\"\n",
                "the built-in problem: eqx.nn.MLP teacher-student", frozenset({"callable", "eqx.nn"}))
 
 _SMALL = "import equinox as eqx\nimport jax\nimport jax.numpy as jnp\n\n\n"
@@ -357,7 +357,7 @@ _W = ("w", "jnp.asarray([1.5, -1.0, 0.0], jnp.float32)")
 _QW = "jnp.sum(jnp.logspace(-1.0, 1.0, 3) * (m.w - 0.5) ** 2)"
 
 SURVEY = {
-    BUILTIN_PROBLEM: BUILTIN,
+    BUILTIN_MODULE: BUILTIN,
     "floats_only": Entry(_module([_W, ("v", "jnp.full((2, 2), 2.0, jnp.float32)")],
                                 [_QW, "jnp.sum((m.v - 0.5) ** 2)"]), "float32 arrays only", frozenset({"float"})),
     "callable_scalar": Entry(_module([_W, ("act", "jax.nn.tanh"), ("scale", "0.5")],

@@ -30,11 +30,11 @@ from typing import Mapping, Optional
 from packaging.version import InvalidVersion, Version
 
 from . import _leaves
-from ._catalogue import BUILTIN_PROBLEM
+from ._catalogue import BUILTIN_MODULE, BUILTIN_PROBLEM
 from ._observations import DATA_DIR, load
 from ._outcome import AGREES, BROKEN, CONVERGES, NOT_CONVERGED, WRONG_RESULT, Verdict, any_of, classify, fails
 
-BUILTIN = (BUILTIN_PROBLEM,)  # the key of the built-in problem (contents["problem"] == BUILTIN_PROBLEM)
+BUILTIN = (BUILTIN_MODULE,)  # the key of the built-in problem (contents["problem"] == BUILTIN_PROBLEM)
 CATEGORY = "category"  # keys (CATEGORY, stage): every module whose path is sure to break at that stage
 _SERIES = ("jax", "optax", "equinox")
 

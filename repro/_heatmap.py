@@ -29,13 +29,13 @@ import os
 from packaging.version import Version
 
 from . import _paths
-from ._catalogue import BUILTIN_PROBLEM, MODES, SCENARIOS
+from ._catalogue import BUILTIN_MODULE, MODES, SCENARIOS
 from ._corpus import SURVEY
 from ._files import write_text_atomic
 from ._observations import PROBLEM_MODULE, TRACKED
 from ._signatures import FAMILIES
 
-MODULE = BUILTIN_PROBLEM
+MODULE = BUILTIN_MODULE
 BUILTIN = "built-in problem"
 # Where `survey --heatmap-files` defaults to from a checkout: its docs/ (the README shows it); None elsewhere.
 DOCS = os.path.join(_paths.checkout(), "docs") if _paths.checkout() else None

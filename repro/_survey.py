@@ -48,7 +48,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from . import _bytecode, _envs, _index, _paths
-from ._catalogue import BUILTIN_PROBLEM, GENERATED_BUDGETS, MODES, SCENARIOS
+from ._catalogue import BUILTIN_MODULE, GENERATED_BUDGETS, MODES, SCENARIOS
 from ._corpus import SURVEY
 from ._files import utc_now, write_json_atomic
 from ._policy import default_workers
@@ -181,7 +181,7 @@ def corpus_jobs(mode):
     """[(module, (source, scenario, mode, budget))] for the built-in problem and every corpus
     module: the built-in problem with the full budget (it must converge), the others with
     GENERATED_BUDGETS (they are judged by the oracle)."""
-    return [(module, (entry.source, scenario, mode, {} if module == BUILTIN_PROBLEM else GENERATED_BUDGETS[mode]))
+    return [(module, (entry.source, scenario, mode, {} if module == BUILTIN_MODULE else GENERATED_BUDGETS[mode]))
             for module, entry in SURVEY.items() for scenario in SCENARIOS]
 
 
