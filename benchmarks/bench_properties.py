@@ -123,7 +123,7 @@ def main():
         busy = sum(r["per_scenario"].values()) / (r["seconds"] * r["workers"])
         print(f"{label:11}  {r['workers']} worker(s)  {r['examples']} examples in {r['seconds']:.1f} s"
               f"  = {rates[label]:.1f} examples/min  (workers busy {100 * busy:.0f}%; peak worker resident "
-              f"memory {r.get('peak_rss', 0) / 2**30:.1f} GB, {r.get('recycled', 0)} workers recycled)")
+              f"memory {r.get('peak_rss', 0) / 2**30:.1f} GiB, {r.get('recycled', 0)} workers recycled)")
     ratios = [(f"{args.workers} workers / 1 worker (cold)", "cold", "1 worker"), ("warm / cold", "warm", "cold"),
               ("fast-compile flags / default XLA (cold)", "cold", "default XLA")]
     shown = [f"{text} = {rates[a] / rates[b]:.2f}x" for text, a, b in ratios if a in rates and b in rates]

@@ -1,7 +1,7 @@
 """Bytecode kept between the survey's envs: each distribution's `.pyc` files, compiled once.
 
 Every survey cell builds a fresh env, and the first import of JAX, Optax and Equinox there
-compiles their sources to bytecode, which costs about three times the import itself
+compiles their sources to bytecode, which costs more than the import itself
 (figures: docs/performance.md). Most cells share most distributions (every
 Optax and Equinox cell runs the same JAX), so after a cell the `.pyc` files its workers wrote
 are kept per distribution (`keep`) and linked into the next env that installs exactly that

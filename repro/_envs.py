@@ -4,7 +4,7 @@ Shared by the matrix cells (repro._cells, the noxfile), `repro bisect` and the b
 one way to find an interpreter, one way to build an env, one reuse rule. Interpreters
 come from pyenv or PATH, never downloaded (UV_PYTHON_DOWNLOADS=never).
 
-With uv (about 10x faster than pip here): `uv venv` + `uv pip install`, using uv's own
+With uv (much faster than pip: docs/performance.md): `uv venv` + `uv pip install`, using uv's own
 download cache (uv's default location; nothing is set here). Without uv: `virtualenv`
 when the interpreter has it, else the standard library's `venv`, then pip.
 

@@ -1,9 +1,9 @@
 """Run a few labelled commands at once and stream their output, a prefix on every line.
 
 `nox -s ci` (what `./go test` and CI run) uses it to run the `ci` cells' pytest sessions
-side by side. Measured: one cell's suite keeps the 2-core machine busy about half the time
-(waiting on timeouts it provokes, on subprocesses and on the longest xdist test), so two
-cells together finish in little more than the longer one. Standard library only: it runs
+side by side. One cell's suite alone leaves the cores idle much of the time (waiting on
+timeouts it provokes, on subprocesses and on the longest xdist test), so two cells together
+finish in little more than the longer one (figures: docs/performance.md). Standard library only: it runs
 on the host, beside nox.
 """
 

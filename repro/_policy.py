@@ -62,15 +62,12 @@ def jax_cache_env(python=None):
 # XLA CPU flags that make compiling faster without changing what a program computes, most
 # preferred first. XLA aborts on a flag it does not know and names it, so a worker that fails
 # to start retries without the flags named (`_without_unknown`), else with the next set.
-# Measured (newest-py311, jax 0.10.2): compiling the L-BFGS step or its line search takes
-# about a third of the time with the first two flags; over the 100-example benchmark every verdict
-# (outcome signature, iterations) is the same with and without them, and final losses differ
-# only in rounding (at most 3e-10). --xla_cpu_parallel_codegen_split_count=1 compiles each
-# program as one LLVM module instead of splitting it for threads that two busy cores cannot
-# run anyway: measured on a survey cell (jax 0.6.2) 16% less CPU for the same observations.
-# What each XLA takes (the survey's cells record it): jax 0.4.30-0.5.0 only the optimisation
-# level (which alone still cuts compile time by 30-60%), 0.5.1-0.5.2 and 0.11.1 onwards that
-# and the split count, 0.5.3-0.11.0 all three.
+# Every verdict (outcome signature, iterations) is the same with and without them; final losses
+# differ only in rounding. --xla_cpu_parallel_codegen_split_count=1 compiles each program as one
+# LLVM module instead of splitting it for threads that two busy cores cannot run anyway. What
+# each XLA takes (the survey's cells record it): jax 0.4.30-0.5.0 only the optimisation level,
+# 0.5.1-0.5.2 and 0.11.1 onwards that and the split count, 0.5.3-0.11.0 all three. What they
+# save: docs/performance.md.
 FAST_COMPILE_FLAGS = (
     "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=0 --xla_cpu_parallel_codegen_split_count=1",
     "--xla_backend_optimization_level=0",

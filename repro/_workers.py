@@ -200,8 +200,8 @@ class Workers:
 
     def _ask(self, slot, source, scenario, mode, budget=None):
         """Run one job; a crash is retried once in a fresh worker, since a process that has
-        compiled many XLA programs can die late for reasons of its own (measured: one crash in
-        800 jobs of bench_properties). Only a crash that repeats is the job's verdict."""
+        compiled many XLA programs can die late for reasons of its own (how often:
+        docs/performance.md). Only a crash that repeats is the job's verdict."""
         outcome = self._ask_once(slot, source, scenario, mode, budget)
         if outcome.status != "crash":
             return outcome

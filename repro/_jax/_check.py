@@ -94,7 +94,7 @@ def check(model: Any, loss_fn: Callable[[Any], Any], *, scenarios: Optional[Sequ
 
     What it compiled is freed when it returns (`jax.clear_caches()`, which also drops the
     caller's own compiled functions: they compile again on next use), so checking many models
-    in one process keeps memory flat (measured: benchmarks/bench_check_memory.py);
+    in one process keeps memory flat (benchmarks/bench_check_memory.py; docs/performance.md);
     `keep_compiled=True` keeps everything.
 
     `baseline` (a path): this module compared with its own earlier result (repro._baseline):

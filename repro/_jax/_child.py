@@ -110,9 +110,8 @@ def serve(lines):
 
     jax.devices()  # start the backend now: XLA reads (and may reject) XLA_FLAGS here
     # Tracing makes a lot of short-lived garbage, and every collection walked JAX's own
-    # objects again (the collector was ~5% of a worker's samples under perf): frozen, and
-    # collected less often. Measured in one process over five corpus modules (jax 0.10.2): 0-8%
-    # less CPU, about the size of the run-to-run noise. Nothing computed changes.
+    # objects again: frozen, and collected less often (what it saves: docs/performance.md).
+    # Nothing computed changes.
     gc.freeze()
     gc.set_threshold(20000, 20, 20)
     sys.stdout.write(f"{RESULT_MARKER} {{}}\n")  # ready: JAX is imported and its backend up
