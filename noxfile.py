@@ -26,8 +26,8 @@ Sessions run with python=False: a cell's env is built by repro._cells.prepare_en
 (repro._envs: uv, bytecode written lazily on first import, interpreters from pyenv or PATH),
 the same builder bisect uses. `tests` prepares the env and runs pytest in it; `repro`
 parses the arguments after `--` with `repro run`'s parser (bad ones stop the session before
-anything is built or written) and calls repro._cells.run_cell; `matrix` calls
-repro._aggregate.aggregate. This file and everything it imports run without JAX.
+anything is built or written) and calls repro._cells.run_cell; `matrix` calls the CLI's
+`lbfgs-equinox-repro matrix` (repro._cli.main). This file and everything it imports run without JAX.
 """
 
 import os

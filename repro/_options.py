@@ -492,7 +492,8 @@ def survey_options(argv):
     p.add_argument("--only", action="append", default=[], metavar="CELL", help="just this cell (e.g. jax-0.6.2)")
     _add(p, "--mode", help="eager or jit (default both)")
     p.add_argument("--new", action="store_true",
-                   help="only releases not in the data yet; print what changed against the release before")
+                   help="only cells not in the data yet with their current plan (new releases; every cell "
+                        "after a corpus change); print what changed against the release before")
     p.add_argument("--force", action="store_true",
                    help="measure cells already in the data again (in the --mode(s) asked; other modes are kept)")
     p.add_argument("--keep-envs", action="store_true", help="keep each cell's env (in the cache's survey/)")

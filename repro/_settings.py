@@ -19,8 +19,8 @@ class Setting:
 SETTINGS = {
     "REPRO_CACHE_DIR": Setting("", "the cache folder (environments, clones, wheels, survey envs); `--cache-dir` sets it "
                                    "for one run; empty: a checkout's `.repro-cache/`, else the user cache directory"),
-    "REPRO_CHECKOUTS": Setting("", "`optax=DIR,equinox=DIR`: the dev cell (and `--pin`-free cells) install these local "
-                                   "checkouts instead of upstream main"),
+    "REPRO_CHECKOUTS": Setting("", "`optax=DIR,equinox=DIR`: a cell pinned to a `git+` source (the dev cell, or `--pin "
+                                   "NAME @ git+URL`) installs these local checkouts instead"),
     "REPRO_INDEX_URL": Setting("https://pypi.org/pypi", "the package index's JSON API (a mirror, or the test suite's "
                                                         "recorded index)"),
     "REPRO_WORKERS": Setting("", "scenario worker processes in a pool; empty: one per core"),
