@@ -339,7 +339,7 @@ class AcceptedFlags:
 
     XLA and its flags are built into jaxlib, and a worker started with a flag its XLA does not
     know aborts only after importing JAX, so each rejected set of FAST_COMPILE_FLAGS costs a
-    cell a JAX import (30 of the 68 cells measured narrow them: jaxlib 0.4.30-0.5.1 and 0.11.1 on).
+    cell a JAX import (which jaxlibs narrow them: each survey file's `xla_flags`).
     A later cell with the same jaxlib on the same Python starts with what the first one found."""
 
     def __init__(self):

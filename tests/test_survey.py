@@ -661,18 +661,18 @@ def test_the_stored_observations_carry_their_provenance():
 
 
 def test_the_stored_observations_are_one_run_of_one_tool_without_a_compilation_cache():
-    """One clean measurement: every file written by the same schema and tool (version and
-    commit), none with JAX's persistent compilation cache (it computed wrong results on some
-    jaxlib releases), none with a field of an older schema."""
+    """One clean measurement: every file written by one command of one tool (version and
+    commit, from a clean checkout) in both modes at once, none with JAX's persistent
+    compilation cache (it computed wrong results on some jaxlib releases), none with a field of
+    an older schema, all on the current corpus."""
     assert {c.schema for c in STORED} == {_observations.SCHEMA}
-    assert len({c.tool for c in STORED}) == 1 and STORED[0].tool.startswith("lbfgs-equinox-repro ")
-    by_mode = {}  # a mode's observations: measured by one commit everywhere, clean
-    for cell in STORED:
-        for mode in {o.mode for o in cell.observations}:
-            by_mode.setdefault(mode, set()).add((cell.by_mode.get(mode) or {"commit": cell.commit})["commit"])
-    assert all(len(commits) == 1 for commits in by_mode.values()), by_mode
-    assert all(c and "+dirty" not in c for commits in by_mode.values() for c in commits), by_mode
+    assert len({(c.tool, c.commit, c.command) for c in STORED}) == 1, {(c.tool, c.commit, c.command) for c in STORED}
+    assert STORED[0].tool.startswith("lbfgs-equinox-repro ") and STORED[0].commit
+    assert "+dirty" not in STORED[0].commit
+    assert not any(c.by_mode for c in STORED), "a mode measured by a later run"
+    assert all({o.mode for o in c.observations} == set(MODES) for c in STORED), "a file without both modes"
     assert not any(c.compilation_cache for c in STORED)
+    assert {_survey.corpus_of(c.plan) for c in STORED} == {_survey.corpus_digest()}, "measured on another corpus"
     documented = {f.name for f in dataclasses.fields(ObservationFile)}
     for path in sorted(os.listdir(DATA_DIR)):
         with open(os.path.join(DATA_DIR, path), encoding="utf-8") as f:
