@@ -3,7 +3,8 @@
     python benchmarks/bench_survey.py [--data DIR] [--new-run]
 
 Reads every cell file (each records its env build, jit and eager wall seconds) and prints the
-whole survey's time split by mode, the slowest cells, and the cells that could not be built.
+whole survey's time split by mode, the slowest cells, the observations that cost the most, and
+the cells that could not be built.
 With --new-run it also times `repro survey --new --series jax --mode jit` for real, in a copy
 of the data without the newest JAX cell: what the weekly workflow pays for one new release.
 Figures, not assertions: the targets are <= 30 min for the jit survey and <= 2 min per new
@@ -37,9 +38,26 @@ def summarise(cells):
     slow = sorted(ok, key=lambda c: -(c.seconds.get("jit", 0) + c.seconds.get("build", 0)))[:5]
     print("slowest (build + jit): " + ", ".join(f"{c.key} {c.seconds.get('build', 0) + c.seconds.get('jit', 0):.0f} s"
                                                 for c in slow))
+    costliest(ok)
     for cell in cells:
         if cell.status != "ok":
             print(f"  {cell.key}: {cell.status}: {cell.reason.splitlines()[-1][:150] if cell.reason else ''}")
+
+
+def costliest(cells, top=3):
+    """The observations (module, scenario, mode) that cost the most, summed over the cells that
+    measured them (a cell that took another's observations, `same_env_as`, is left out)."""
+    per, mode_total = {}, {}
+    for cell in cells:
+        for o in cell.observations:
+            if o.mode in cell.same_env_as or o.seconds is None:
+                continue
+            per[(o.module, o.scenario, o.mode)] = per.get((o.module, o.scenario, o.mode), 0.0) + o.seconds
+            mode_total[o.mode] = mode_total.get(o.mode, 0.0) + o.seconds
+    for mode in sorted(mode_total):
+        worst = sorted(((k, v) for k, v in per.items() if k[2] == mode), key=lambda kv: -kv[1])[:top]
+        print(f"costliest in {mode} (of {mode_total[mode] / 60:.1f} observation-min): " + ", ".join(
+            f"{module} {scenario} {seconds / 60:.1f} min" for (module, scenario, _), seconds in worst))
 
 
 def new_run(directory):
